@@ -1,0 +1,80 @@
+# Two commands matter: `make run` (the whole pipeline on a laptop) and `make test`.
+# Everything else is bootstrapped from the package registry: uv into .tools/, then
+# the locked workspace into .venv/. `make help` lists the targets.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.DEFAULT_GOAL := help
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+	$(UV) sync --all-packages --frozen
+	touch $@
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(VENV)/.synced ## create .venv from uv.lock (done by every other target)
+
+.PHONY: run
+run: $(VENV)/.synced ## run the whole pipeline locally (embedded PostgreSQL, Tansu, Twilio emulator)
+	$(RUN) notifier-devstack
+
+.PHONY: test
+test: $(VENV)/.synced ## run every test (unit, integration, e2e)
+	$(RUN) pytest
+
+.PHONY: test-unit
+test-unit: $(VENV)/.synced ## run the pure unit tests only
+	$(RUN) pytest tests/unit
+
+.PHONY: test-integration
+test-integration: $(VENV)/.synced ## run the tests on a real PostgreSQL and broker
+	$(RUN) pytest tests/integration
+
+.PHONY: test-e2e
+test-e2e: $(VENV)/.synced ## run the end-to-end tests over the real processes
+	$(RUN) pytest tests/e2e
+
+.PHONY: lint
+lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+	$(RUN) mypy libs/common/src services/*/src tools/*/src
+	$(RUN) lint-imports
+
+.PHONY: fmt
+fmt: $(VENV)/.synced ## format the code with ruff
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: proto
+proto: $(VENV)/.synced ## regenerate notifier.common.pb from proto/
+	$(RUN) python tools/protogen.py
+
+.PHONY: migrate
+migrate: $(VENV)/.synced ## apply missing migrations to DATABASE_URL
+	$(RUN) notifier-migrate
+
+.PHONY: bench
+bench: $(VENV)/.synced ## run the benchmarks under bench/ and print their figures
+	$(RUN) python bench/run.py
+
+.PHONY: clean
+clean: ## remove the virtual environments and dev-stack data
+	rm -rf $(VENV) $(TOOLS) .devstack
