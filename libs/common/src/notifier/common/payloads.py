@@ -1,0 +1,151 @@
+"""Protobuf <-> domain: the only module where generated pb2 code meets the domain.
+
+Decoding validates what the domain needs and raises PayloadError with the
+reason, which consumers put on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from notifier.common.domain.ids import MessageId, TwilioSid
+from notifier.common.domain.messages import SendCommand, Source, StatusChange
+from notifier.common.domain.status import MessageStatus
+from notifier.common.pb import events_pb2, whatsapp_pb2
+
+
+class PayloadError(ValueError):
+    """A Kafka payload that cannot be decoded into a valid domain value."""
+
+
+def status_to_pb(status: MessageStatus) -> whatsapp_pb2.MessageStatus.ValueType:
+    return whatsapp_pb2.MessageStatus.Value(status.value)
+
+
+def status_from_pb(value: int) -> MessageStatus:
+    try:
+        name = whatsapp_pb2.MessageStatus.Name(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise PayloadError(f"unknown status number {value}") from exc
+    if name == "MESSAGE_STATUS_UNSPECIFIED":
+        raise PayloadError("status is unspecified")
+    return MessageStatus(name)
+
+
+def timestamp_to_pb(moment: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(UTC))
+    return ts
+
+
+def timestamp_from_pb(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def encode_send_command(command: SendCommand) -> bytes:
+    pb = events_pb2.SendCommand(
+        message_id=command.message_id,
+        to=command.to,
+        template_id=command.template_id,
+        content_sid=command.content_sid,
+        content_variables=dict(command.content_variables),
+    )
+    pb.accepted_at.CopyFrom(timestamp_to_pb(command.accepted_at))
+    return pb.SerializeToString()
+
+
+def decode_send_command(data: bytes) -> SendCommand:
+    pb = events_pb2.SendCommand()
+    try:
+        pb.ParseFromString(data)
+    except DecodeError as exc:
+        raise PayloadError(f"not a SendCommand: {exc}") from exc
+    if pb.message_id <= 0:
+        raise PayloadError("SendCommand.message_id must be positive")
+    if not pb.to.startswith("+"):
+        raise PayloadError("SendCommand.to must be an E.164 number")
+    if not pb.content_sid:
+        raise PayloadError("SendCommand.content_sid is empty")
+    return SendCommand(
+        message_id=MessageId(pb.message_id),
+        to=pb.to,
+        template_id=pb.template_id,
+        content_sid=pb.content_sid,
+        content_variables=dict(pb.content_variables),
+        accepted_at=timestamp_from_pb(pb.accepted_at),
+    )
+
+
+def encode_status_change(change: StatusChange) -> bytes:
+    """Encodes a sender result or a Twilio callback as an events-topic envelope."""
+    event = events_pb2.Event()
+    if change.source is Source.TWILIO:
+        callback = event.status_callback
+        callback.message_id = change.message_id or 0
+        callback.twilio_sid = change.twilio_sid or ""
+        callback.status = status_to_pb(change.status)
+        callback.error_code = change.error_code or 0
+        callback.error_message = change.error_message or ""
+        callback.received_at.CopyFrom(timestamp_to_pb(change.occurred_at))
+    else:
+        result = event.send_result
+        result.message_id = change.message_id or 0
+        result.twilio_sid = change.twilio_sid or ""
+        result.status = status_to_pb(change.status)
+        result.error_code = change.error_code or 0
+        result.error_message = change.error_message or ""
+        result.attempts = change.attempts
+        result.occurred_at.CopyFrom(timestamp_to_pb(change.occurred_at))
+    return event.SerializeToString()
+
+
+def decode_event(data: bytes) -> StatusChange:
+    """Decodes an events-topic envelope into the status change it carries."""
+    event = events_pb2.Event()
+    try:
+        event.ParseFromString(data)
+    except DecodeError as exc:
+        raise PayloadError(f"not an Event: {exc}") from exc
+    kind = event.WhichOneof("payload")
+    if kind == "send_result":
+        r = event.send_result
+        return _status_change(
+            r.message_id, r.twilio_sid, r.status, r.occurred_at, Source.SENDER,
+            r.error_code, r.error_message, r.attempts,
+        )  # fmt: skip
+    if kind == "status_callback":
+        c = event.status_callback
+        return _status_change(
+            c.message_id, c.twilio_sid, c.status, c.received_at, Source.TWILIO,
+            c.error_code, c.error_message, 0,
+        )  # fmt: skip
+    raise PayloadError("Event carries no payload")
+
+
+def _status_change(
+    message_id: int,
+    sid: str,
+    status: int,
+    at: Timestamp,
+    source: Source,
+    error_code: int,
+    error_message: str,
+    attempts: int,
+) -> StatusChange:
+    if message_id < 0:
+        raise PayloadError("message_id must not be negative")
+    if message_id == 0 and not sid:
+        raise PayloadError("event names neither a message id nor a Twilio SID")
+    return StatusChange(
+        message_id=MessageId(message_id) if message_id else None,
+        twilio_sid=TwilioSid(sid) if sid else None,
+        status=status_from_pb(status),
+        occurred_at=timestamp_from_pb(at),
+        source=source,
+        error_code=error_code or None,
+        error_message=error_message or None,
+        attempts=attempts,
+    )
