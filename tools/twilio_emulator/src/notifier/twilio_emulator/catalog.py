@@ -122,7 +122,7 @@ MAGIC_TO: Final[dict[str, tuple[int, str]]] = {
     # callback; failing it at once lets the sender's "permanent error" path be tested directly.
     "+15005550010": (63024, "Invalid message recipient"),
 }
-"""Recipient addresses (without any `whatsapp:` prefix) that always fail, as with test credentials."""
+"""Recipient numbers (any `whatsapp:` prefix removed) that always fail, as with test credentials."""
 
 MAGIC_FROM: Final[dict[str, tuple[int, str]]] = {
     "+15005550001": (21212, "The 'From' number {sender} is not a valid phone number."),
@@ -131,7 +131,10 @@ MAGIC_FROM: Final[dict[str, tuple[int, str]]] = {
         "The 'From' phone number provided ({sender}) is not a valid message-capable Twilio"
         " phone number for this destination/account.",
     ),
-    "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages"),
+    "+15005550008": (
+        21611,
+        "This 'From' number has exceeded the maximum number of queued messages",
+    ),
 }
 """Sender addresses (without any `whatsapp:` prefix) that always fail, as with test credentials."""
 

@@ -43,7 +43,7 @@ def normalise_e164(raw: str, field: str = "phone_number") -> str:
 
 
 def mask(number: str) -> str:
-    """`+447700900123` -> `+44*******23`: enough to correlate, not to contact."""
+    """`+447700900123` -> `+44********23`: enough to correlate, not to contact."""
     digits = number.lstrip("+")
     if len(digits) <= 4:
         return "+" + "*" * len(digits)

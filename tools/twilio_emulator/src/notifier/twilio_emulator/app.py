@@ -1,0 +1,241 @@
+"""What the emulator answers: the Messages API (create, fetch) and the `/_emulator/` control API.
+
+Socket-free: `handle()` takes a method, target, body and Authorization header and returns a
+`Reply` (with the delay to wait before sending it); `server` does the HTTP plumbing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+from notifier.twilio_emulator import catalog, resource
+from notifier.twilio_emulator.catalog import TwilioError
+from notifier.twilio_emulator.config import ConfigError, EmulatorConfig, parse_update
+from notifier.twilio_emulator.faults import FaultPlan
+from notifier.twilio_emulator.ledger import Ledger, RecordedMessage
+from notifier.twilio_emulator.limiter import SlidingWindowLimiter, retry_after_header
+from notifier.twilio_emulator.validation import CreateRequest, parse_create, split_channel
+
+MESSAGES_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
+MESSAGE_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json")
+CONTROL_PREFIX: Final = "/_emulator/"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to send as JSON after waiting `delay` seconds."""
+
+    status: int
+    payload: object
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """One create call's result, for the log line (numbers unmasked: the logger masks them)."""
+
+    accepted: bool
+    status: int
+    code: int | None
+    sid: str | None
+    to: str | None
+    sender: str | None
+    mid: str | None
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` header, or None."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class EmulatorApp:
+    """The emulator's behaviour, shared by every connection thread."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_call: Callable[[CallOutcome], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._on_call = on_call
+        # One lock orders admission and recording, so the window sees arrivals in clock order.
+        self._lock = threading.Lock()
+        self._limiter = SlidingWindowLimiter(config.mps)
+        self.ledger = Ledger()
+        self.faults = FaultPlan()
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self._config
+
+    def configure(self, raw: object) -> EmulatorConfig:
+        """Apply a `/_emulator/config` body; raises ConfigError (nothing applied) if bad."""
+        with self._lock:
+            update = parse_update(self._config, raw)
+            self._config = update.config
+            self._limiter.set_rate(update.config.mps)
+        if update.fail_next is not None:
+            self.faults.set_next(update.fail_next)
+        for to, rule in update.fail_to.items():
+            self.faults.set_for_to(to, rule)
+        return update.config
+
+    def reset(self) -> None:
+        """Forget every call, window and injected fault; settings stay as they are."""
+        with self._lock:
+            self._limiter.reset()
+            self.ledger.reset()
+            self.faults.clear()
+
+    def handle(self, method: str, target: str, body: bytes, authorization: str | None) -> Reply:
+        path = urlsplit(target).path
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path, body)
+        if method == "POST" and (match := MESSAGES_PATH.fullmatch(path)):
+            return self._create(path, match.group(1), body, authorization)
+        if method == "GET" and (match := MESSAGE_PATH.fullmatch(path)):
+            return self._fetch(path, match.group(1), match.group(2), authorization)
+        return _error(catalog.not_found(path))
+
+    def _authorise(
+        self, path: str, url_account: str, authorization: str | None
+    ) -> TwilioError | None:
+        config = self._config
+        credentials = basic_credentials(authorization)
+        if credentials is None or not (
+            hmac.compare_digest(credentials[0], config.account_sid)
+            and hmac.compare_digest(credentials[1], config.auth_token)
+        ):
+            return catalog.authenticate()
+        if url_account != config.account_sid:
+            # Twilio hides other accounts' resources: a valid login gets 404, not 403.
+            return catalog.not_found(path)
+        return None
+
+    def _latency(self) -> float:
+        config = self._config
+        jitter = self._rng.uniform(0, config.jitter_ms) if config.jitter_ms else 0.0
+        return (config.latency_ms + jitter) / 1000.0
+
+    def _create(self, path: str, account: str, body: bytes, authorization: str | None) -> Reply:
+        delay = self._latency()
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        to, sender = form.get("To"), form.get("From") or form.get("MessagingServiceSid")
+        error = self._authorise(path, account, authorization)
+        if error is None:
+            fault = self.faults.take(to or "", split_channel(to or "")[1])
+            if fault is not None:
+                delay += fault.delay_ms / 1000.0
+                error = fault.error
+        parsed = parse_create(form) if error is None else error
+        if isinstance(parsed, TwilioError):
+            return self._reject(parsed, to, sender, delay)
+        with self._lock:
+            admission = self._limiter.admit(parsed.sender, self._clock())
+            if not admission.admitted:
+                retry = {"Retry-After": retry_after_header(admission.retry_after)}
+                return self._reject(catalog.too_many_requests(), to, sender, delay, retry)
+            message = self._record(parsed, admission.in_window)
+        self._notify(CallOutcome(True, 201, None, message.sid, to, sender, message.mid))
+        return Reply(201, resource.message_json(message), delay=delay)
+
+    def _record(self, request: CreateRequest, in_window: int) -> RecordedMessage:
+        message = RecordedMessage(
+            sid=resource.new_message_sid(),
+            account_sid=self._config.account_sid,
+            arrived_at=self._wall_clock(),
+            to=request.to,
+            from_=request.from_,
+            messaging_service_sid=request.messaging_service_sid,
+            content_sid=request.content_sid,
+            content_variables=request.content_variables,
+            body=request.body,
+            status_callback=request.status_callback,
+            mid=request.mid,
+            status=resource.initial_status(request.messaging_service_sid),
+        )
+        self.ledger.record_accepted(message, in_window)
+        return message
+
+    def _reject(
+        self,
+        error: TwilioError,
+        to: str | None,
+        sender: str | None,
+        delay: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        self.ledger.record_rejected(error)
+        self._notify(CallOutcome(False, error.status, error.code, None, to, sender, None))
+        return _error(error, delay, headers)
+
+    def _notify(self, outcome: CallOutcome) -> None:
+        if self._on_call is not None:
+            self._on_call(outcome)
+
+    def _fetch(self, path: str, account: str, sid: str, authorization: str | None) -> Reply:
+        delay = self._latency()
+        error = self._authorise(path, account, authorization)
+        message = self.ledger.get(sid) if error is None else None
+        if error is None and (message is None or message.account_sid != account):
+            error = catalog.not_found(path)
+        if error is not None or message is None:
+            return _error(error or catalog.not_found(path), delay)
+        return Reply(200, resource.message_json(message), delay=delay)
+
+    def _control(self, method: str, path: str, body: bytes) -> Reply:
+        name = path.removeprefix(CONTROL_PREFIX).rstrip("/")
+        if method == "GET" and name == "messages":
+            return Reply(200, [m.to_json() for m in self.ledger.messages()])
+        if method == "GET" and name == "stats":
+            return Reply(200, self.ledger.stats().to_json())
+        if method == "GET" and name == "config":
+            return Reply(200, {**self._config.to_json(), **self.faults.to_json()})
+        if method == "GET" and name == "healthz":
+            return Reply(200, {"ok": True})
+        if method == "POST" and name == "reset":
+            self.reset()
+            return Reply(200, {"reset": True})
+        if method == "POST" and name == "config":
+            try:
+                config = self.configure(json.loads(body or b"{}"))
+            except (ValueError, ConfigError) as exc:
+                return Reply(400, {"error": str(exc)})
+            return Reply(200, {**config.to_json(), **self.faults.to_json()})
+        return Reply(404, {"error": f"no control endpoint {method} {path}"})
+
+
+def _error(
+    error: TwilioError, delay: float = 0.0, headers: Mapping[str, str] | None = None
+) -> Reply:
+    all_headers = dict(headers or {})
+    if error.status == 401:
+        all_headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return Reply(error.status, error.to_json(), all_headers, delay)
