@@ -50,9 +50,7 @@ def test_unknown_param_is_rejected() -> None:
     assert caught.value.field == "parameters.coupon"
 
 
-@pytest.mark.parametrize(
-    "value", ["", "   ", "ORD-123456789", "a\nb", "a\tb", "a     b", "a\x00b"]
-)
+@pytest.mark.parametrize("value", ["", "   ", "ORD-123456789", "a\nb", "a\tb", "a     b", "a\x00b"])
 def test_bad_values_are_rejected(value: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         validate_params(DELAY, {**GOOD, "order_id": value})
@@ -60,7 +58,9 @@ def test_bad_values_are_rejected(value: str) -> None:
 
 
 def test_content_variables_are_positional_in_declared_order() -> None:
-    assert content_variables(DELAY, {"reason": "r", "new_estimated_delivery": "n", "order_id": "o"}) == {
+    assert content_variables(
+        DELAY, {"reason": "r", "new_estimated_delivery": "n", "order_id": "o"}
+    ) == {
         "1": "o",
         "2": "r",
         "3": "n",

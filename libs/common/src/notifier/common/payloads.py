@@ -42,7 +42,10 @@ def timestamp_to_pb(moment: datetime) -> Timestamp:
 
 
 def timestamp_from_pb(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except ValueError as exc:  # seconds outside years 1-9999: a bad payload, not a bug
+        raise PayloadError(f"invalid timestamp: {exc}") from exc
 
 
 def encode_send_command(command: SendCommand) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from notifier.common.errors import InvalidRequest
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 PARAMETER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DEFAULT_MAX_LENGTH = 1024
 # WhatsApp rejects template parameters with newlines, tabs or more than four
@@ -42,7 +42,7 @@ class Template:
 def placeholders(body: str) -> list[str]:
     """The named placeholders of a body, in order of first appearance."""
     seen: dict[str, None] = {}
-    for match in _PLACEHOLDER.finditer(body):
+    for match in PLACEHOLDER.finditer(body):
         seen.setdefault(match.group(1), None)
     return list(seen)
 
@@ -97,4 +97,4 @@ def content_variables(template: Template, params: Mapping[str, str]) -> dict[str
 
 def render(template: Template, params: Mapping[str, str]) -> str:
     """The body with each placeholder replaced by its value (empty when not given)."""
-    return _PLACEHOLDER.sub(lambda m: params.get(m.group(1), ""), template.body)
+    return PLACEHOLDER.sub(lambda m: params.get(m.group(1), ""), template.body)

@@ -1,0 +1,1 @@
+"""The kopf operator: MessageTemplate resources in, rows of the templates table out."""
