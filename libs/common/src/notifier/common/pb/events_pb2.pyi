@@ -180,6 +180,67 @@ class StatusCallback(_message.Message):
 Global___StatusCallback: _TypeAlias = StatusCallback  # noqa: Y015
 
 @_typing.final
+class InboundMessage(_message.Message):
+    """A message a customer sent to one of our WhatsApp numbers, as Twilio posted it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TWILIO_SID_FIELD_NUMBER: _builtins.int
+    FROM_NUMBER_FIELD_NUMBER: _builtins.int
+    TO_NUMBER_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    PROFILE_NAME_FIELD_NUMBER: _builtins.int
+    WA_ID_FIELD_NUMBER: _builtins.int
+    BUTTON_PAYLOAD_FIELD_NUMBER: _builtins.int
+    BUTTON_TEXT_FIELD_NUMBER: _builtins.int
+    NUM_MEDIA_FIELD_NUMBER: _builtins.int
+    OPT_OUT_TYPE_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    MESSAGING_SERVICE_SID_FIELD_NUMBER: _builtins.int
+    twilio_sid: _builtins.str
+    """Twilio's MessageSid of the incoming message ("SM..." or "MM...")."""
+    from_number: _builtins.str
+    """The customer, E.164 without the "whatsapp:" prefix."""
+    to_number: _builtins.str
+    """Our number that received it, E.164."""
+    body: _builtins.str
+    profile_name: _builtins.str
+    """The customer's WhatsApp profile name (ProfileName) and id (WaId)."""
+    wa_id: _builtins.str
+    button_payload: _builtins.str
+    """Quick-reply button the customer tapped (ButtonPayload / ButtonText)."""
+    button_text: _builtins.str
+    num_media: _builtins.int
+    opt_out_type: _builtins.str
+    """Twilio's OptOutType ("STOP", "START", "HELP") when it recognised a keyword."""
+    messaging_service_sid: _builtins.str
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        twilio_sid: _builtins.str = ...,
+        from_number: _builtins.str = ...,
+        to_number: _builtins.str = ...,
+        body: _builtins.str = ...,
+        profile_name: _builtins.str = ...,
+        wa_id: _builtins.str = ...,
+        button_payload: _builtins.str = ...,
+        button_text: _builtins.str = ...,
+        num_media: _builtins.int = ...,
+        opt_out_type: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        messaging_service_sid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "button_payload", b"button_payload", "button_text", b"button_text", "from_number", b"from_number", "messaging_service_sid", b"messaging_service_sid", "num_media", b"num_media", "opt_out_type", b"opt_out_type", "profile_name", b"profile_name", "received_at", b"received_at", "to_number", b"to_number", "twilio_sid", b"twilio_sid", "wa_id", b"wa_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InboundMessage: _TypeAlias = InboundMessage  # noqa: Y015
+
+@_typing.final
 class Event(_message.Message):
     """The envelope on the events topic."""
 
@@ -187,21 +248,25 @@ class Event(_message.Message):
 
     SEND_RESULT_FIELD_NUMBER: _builtins.int
     STATUS_CALLBACK_FIELD_NUMBER: _builtins.int
+    INBOUND_MESSAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def send_result(self) -> Global___SendResult: ...
     @_builtins.property
     def status_callback(self) -> Global___StatusCallback: ...
+    @_builtins.property
+    def inbound_message(self) -> Global___InboundMessage: ...
     def __init__(
         self,
         *,
         send_result: Global___SendResult | None = ...,
         status_callback: Global___StatusCallback | None = ...,
+        inbound_message: Global___InboundMessage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "send_result", b"send_result", "status_callback", b"status_callback"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inbound_message", b"inbound_message", "payload", b"payload", "send_result", b"send_result", "status_callback", b"status_callback"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "send_result", b"send_result", "status_callback", b"status_callback"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inbound_message", b"inbound_message", "payload", b"payload", "send_result", b"send_result", "status_callback", b"status_callback"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["send_result", "status_callback"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["send_result", "status_callback", "inbound_message"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
