@@ -35,8 +35,12 @@ install: $(VENV)/.synced ## create .venv from uv.lock (done by every other targe
 run: $(VENV)/.synced ## run the whole pipeline locally (embedded PostgreSQL, Tansu, Twilio emulator)
 	$(RUN) notifier-devstack
 
+.PHONY: test-tools
+test-tools: ## install the system tools some tests drive (Go, protoc, promtool) via apt
+	tools/install-test-tools.sh
+
 .PHONY: test
-test: $(VENV)/.synced ## run every test (unit, integration, e2e)
+test: $(VENV)/.synced test-tools ## run every test (unit, integration, e2e)
 	$(RUN) pytest
 
 .PHONY: test-unit

@@ -1,0 +1,242 @@
+"""The recorder's poll loop: events topic -> batches -> StatusSink, offsets after the commit.
+
+Delivery is at-least-once. An event's offset is stored (then committed by
+librdkafka's auto-commit, or synchronously on revoke and at shutdown) only after
+the database transaction that applied it has committed, or, for an event that
+cannot be used, after it went to the dead-letter topic. A crash or rebalance in
+between redelivers the batch; the store is idempotent, so applying it again is
+harmless. Order within a partition does not matter: the state machine only
+moves a status forward, whatever order events are applied in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from notifier.common.errors import TransientError
+from notifier.common.lifecycle import StopFlag
+from notifier.common.payloads import PayloadError, decode_event
+from notifier.recorder.applier import BatchApplier, Pending
+from notifier.recorder.batcher import Batcher, BatchPolicy
+from notifier.recorder.deadletter import DeadLetters
+from notifier.recorder.health import LoopHealth
+from notifier.recorder.report import BatchReport
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF, _MAX_BACKOFF = 0.5, 30.0
+_PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    topic: str
+    policy: BatchPolicy
+    grace_seconds: float = 20.0
+    # The longest a poll waits, so a stop request is noticed at least this often.
+    max_poll_wait: float = 1.0
+
+
+class RecorderLoop:
+    """Consumes status events and applies them in batches until `stop` is set."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        applier: BatchApplier,
+        dead_letters: DeadLetters,
+        report: BatchReport,
+        config: LoopConfig,
+        stop: StopFlag,
+        health: LoopHealth | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._applier = applier
+        self._dead_letters = dead_letters
+        self._report = report
+        self._config = config
+        self._stop = stop
+        self._health = health or LoopHealth()
+        self._clock = clock
+        self._batch: Batcher[Pending] = Batcher(config.policy)
+        self._assigned: set[_PartitionKey] = set()
+        self._backoff = _FIRST_BACKOFF
+        self._retry_at: float | None = None  # set while PostgreSQL is failing
+
+    @property
+    def pending(self) -> int:
+        """Records consumed and not yet applied (with their offsets not stored)."""
+        return len(self._batch)
+
+    def run(self) -> None:
+        """Polls until `stop` is set, then applies what is pending, commits and closes."""
+        self._consumer.subscribe(
+            [self._config.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            while not self._stop.is_set():
+                self._poll_once()
+        finally:
+            self._shutdown()
+
+    def _poll_once(self) -> None:
+        # An empty batch waits for one record (consume() waits out its whole
+        # timeout for a full count); then the rest of the batch is gathered
+        # until it is full or due, so no record waits longer than max_age.
+        room = max(1, self._config.policy.max_size - len(self._batch)) if self._batch else 1
+        records = self._consumer.consume(room, self._wait(self._clock()))
+        self._health.beat()
+        for record in records:
+            self._accept(record)
+        now = self._clock()
+        if self._batch.is_due(now) and (self._retry_at is None or now >= self._retry_at):
+            self._flush()
+
+    def _wait(self, now: float) -> float:
+        wait = self._config.max_poll_wait
+        due_in = self._batch.due_in(now)
+        if due_in is not None:
+            wait = min(wait, due_in)
+        if self._retry_at is not None:
+            wait = max(wait, min(self._config.max_poll_wait, self._retry_at - now))
+        return max(0.0, wait)
+
+    def _accept(self, record: Any) -> None:
+        error = record.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", extra={"error": str(error)})
+            return
+        pending = Pending(
+            record.topic(), record.partition(), record.offset(), record.key(), record.value()
+        )
+        try:
+            pending = dataclasses.replace(pending, change=decode_event(pending.value or b""))
+        except PayloadError as exc:
+            self._dead_letters.send(pending.key, pending.value, str(exc), pending.source)
+        self._batch.add(pending, self._clock())
+        if self._retry_at is not None:
+            # A partition assigned while PostgreSQL is failing: hold it too.
+            self._consumer.pause([TopicPartition(pending.topic, pending.partition)])
+
+    def _flush(self) -> bool:
+        """Applies the pending batch once; True when it is done and its offsets stored."""
+        items = self._batch.items
+        started = self._clock()
+        try:
+            results = self._applier.apply(items)
+        except TransientError as exc:
+            self._failed(exc, logging.WARNING, traceback=False)
+            return False
+        except Exception as exc:  # a bug: say so once, keep the loop and the batch
+            self._failed(exc, logging.ERROR, traceback=True)
+            return False
+        duration = self._clock() - started
+        self._batch.take()
+        self._report.applied(results, len(items), duration)
+        self._dead_letters.confirm(timeout=10.0)
+        self._store_offsets(items)
+        if self._retry_at is not None:
+            self._retry_at, self._backoff = None, _FIRST_BACKOFF
+            self._consumer.resume(self._consumer.assignment())
+            log.info("PostgreSQL is back; consuming again")
+        return True
+
+    def _failed(self, exc: Exception, level: int, traceback: bool) -> None:
+        self._report.failed()
+        self._retry_at = self._clock() + self._backoff
+        log.log(
+            level,
+            "batch not applied; retrying",
+            exc_info=traceback,
+            extra={"error": str(exc), "events": len(self._batch), "retry_in_s": self._backoff},
+        )
+        self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+        # Keep polling (so the group keeps us) but take no more records.
+        self._consumer.pause(self._consumer.assignment())
+
+    def _store_offsets(self, items: Iterable[Pending]) -> None:
+        next_offsets: dict[_PartitionKey, int] = {}
+        for p in items:
+            key = (p.topic, p.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), p.offset + 1)
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in next_offsets.items()
+            if (topic, partition) in self._assigned
+        ]
+        if offsets:
+            try:
+                self._consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:
+                log.warning("cannot store offsets", extra={"error": str(exc)})
+
+    def _commit(self) -> None:
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("offset commit failed", extra={"error": str(exc)})
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        log.info("partitions assigned", extra={"partitions": _names(partitions)})
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        # Finish what we hold for these partitions while they are still ours;
+        # if PostgreSQL is failing, let the next owner have them from the last commit.
+        if any((p.topic, p.partition) in revoked for p in self._batch.items) and not self._flush():
+            self._drop(revoked, "revoked")
+        self._commit()
+        self._assigned -= revoked
+        log.info("partitions revoked", extra={"partitions": _names(partitions)})
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self._drop(lost, "lost")
+        self._assigned -= lost
+        log.warning("partitions lost", extra={"partitions": _names(partitions)})
+
+    def _drop(self, partitions: set[_PartitionKey], why: str) -> None:
+        dropped = self._batch.discard(lambda p: (p.topic, p.partition) in partitions)
+        if dropped:
+            log.warning(
+                "pending events of partitions we no longer own left for redelivery",
+                extra={"events": dropped, "why": why},
+            )
+
+    def _shutdown(self) -> None:
+        """Stop taking work, apply what is pending within the grace period, commit, close."""
+        deadline = self._clock() + self._config.grace_seconds
+        self._consumer.pause(self._consumer.assignment())
+        while self._batch and not self._flush():
+            wait = min(self._backoff, deadline - self._clock())
+            if wait <= 0:
+                break
+            # Waiting in poll keeps the group membership; paused, nothing new arrives,
+            # and anything that does (a new assignment) is left for redelivery.
+            self._consumer.consume(1, wait)
+        if self._batch:
+            log.warning(
+                "stopping with events not applied; they will be redelivered",
+                extra={"events": len(self._batch.take())},
+            )
+        self._commit()
+        self._consumer.close()
+        log.info("recorder loop stopped")
+
+
+def _names(partitions: Sequence[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]
