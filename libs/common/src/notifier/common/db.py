@@ -88,6 +88,32 @@ class Database:
             finally:
                 self._checkin(conn, broken)
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Any]:
+        """Yields a cursor on which every statement commits on its own.
+
+        One round trip per statement instead of BEGIN, statement, COMMIT: for hot
+        single-statement reads and writes (a statement whose CTEs insert into
+        several tables is still atomic).
+        """
+        with self._slots:
+            conn = self._checkout()
+            broken = False
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                broken = True
+                raise TransientError(f"PostgreSQL unavailable: {exc}".strip()) from exc
+            except BaseException:
+                broken = conn.closed != 0
+                raise
+            finally:
+                if not broken and not conn.closed:
+                    conn.autocommit = False
+                self._checkin(conn, broken)
+
     def _checkout(self) -> Connection:
         with self._lock:
             if self._closed:

@@ -1,0 +1,161 @@
+"""Composition root of the gRPC gateway: builds every part, starts it, stops it in order.
+
+`main()` is the `notifier-gateway` entrypoint; `start_gateway()` is what tests
+call to run a gateway in-process on port 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from grpc_health.v1 import health
+
+from notifier.common.config import ConfigError
+from notifier.common.db import Database
+from notifier.common.errors import TransientError
+from notifier.common.kafka import ensure_topics, make_producer
+from notifier.common.lifecycle import StopFlag, install_signal_handlers
+from notifier.common.logging import setup_logging
+from notifier.common.metrics import MetricsServer, start_metrics_server
+from notifier.gateway.catalog import TemplateCatalog
+from notifier.gateway.interceptors import RequestIdFilter
+from notifier.gateway.outbox import Publisher, Relay
+from notifier.gateway.repository import MessageStore, OutboxStore
+from notifier.gateway.server import build_server, set_serving
+from notifier.gateway.service import MessageService
+from notifier.gateway.servicer import WhatsAppServicer
+from notifier.gateway.settings import FAULT_AFTER_COMMIT, GatewaySettings
+from notifier.gateway.writer import AcceptWriter
+
+log = logging.getLogger("notifier.gateway")
+
+_T = TypeVar("_T")
+# How long start-up waits for PostgreSQL and Kafka before giving up.
+_STARTUP_SECONDS = 60.0
+_FLUSH_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class RunningGateway:
+    settings: GatewaySettings
+    port: int
+    metrics_port: int | None
+    _server: Any
+    _health: health.HealthServicer
+    _writer: AcceptWriter
+    _relay: Relay
+    _publisher: Publisher
+    _catalog: TemplateCatalog
+    _db: Database
+    _metrics: MetricsServer | None
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, finish those in flight, flush publishes, close the pool."""
+        self._health.enter_graceful_shutdown()
+        self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self._writer.stop()
+        self._relay.stop()
+        self._publisher.close(_FLUSH_SECONDS)
+        self._catalog.stop()
+        self._db.close()
+        if self._metrics is not None:
+            self._metrics.stop()
+        log.info("gateway stopped")
+
+
+def start_gateway(
+    settings: GatewaySettings, stop: StopFlag | None = None, serve_metrics: bool = True
+) -> RunningGateway:
+    """Builds and starts everything; the gateway reports SERVING once it is all up."""
+    stop = stop or StopFlag()
+    _retry("create the outbound topic", stop, lambda: ensure_topics(
+        settings.kafka, [settings.kafka.topics.outbound]
+    ))  # fmt: skip
+    # One connection per gRPC worker (reads), plus the accept writers, relay, stamper
+    # and catalog refresh.
+    db = Database(settings.database.url, "notifier-gateway", settings.max_workers + 6)
+    catalog = TemplateCatalog(db, settings.template_refresh_seconds)
+    _retry("load the templates", stop, catalog.start)
+    outbox = OutboxStore(db)
+    producer = make_producer(settings.kafka, client_id="notifier-gateway")
+    publisher = Publisher(producer, settings.kafka.topics.outbound, outbox).start()
+    relay = Relay(
+        publisher, outbox, settings.relay_interval_seconds, settings.relay_after_seconds
+    ).start()
+    store = MessageStore(db)
+    writer = AcceptWriter(store).start()
+    service = MessageService(catalog, writer, store, publisher, _fault(settings))
+    health_servicer = health.HealthServicer()
+    server, port = build_server(settings, WhatsAppServicer(service), health_servicer)
+    server.start()
+    metrics = start_metrics_server(settings.metrics_port) if serve_metrics else None
+    set_serving(health_servicer, serving=True)
+    log.info(
+        "gateway serving",
+        extra={
+            "port": port,
+            "topic": settings.kafka.topics.outbound,
+            "database": db.dsn_for_logs,
+            "workers": settings.max_workers,
+        },
+    )
+    return RunningGateway(
+        settings, port, metrics.port if metrics else None, server, health_servicer, writer,
+        relay, publisher, catalog, db, metrics,
+    )  # fmt: skip
+
+
+def main() -> None:
+    """`notifier-gateway`: serve until SIGTERM/SIGINT, then shut down gracefully."""
+    try:
+        settings = GatewaySettings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.exit(f"notifier-gateway: {exc}")
+    setup_logging("gateway", settings.log_level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
+    stop = install_signal_handlers()
+    try:
+        gateway = start_gateway(settings, stop)
+    except TransientError as exc:
+        log.error("gateway could not start", extra={"error": str(exc)})
+        sys.exit(1)
+    stop.wait()
+    gateway.stop()
+
+
+def _fault(settings: GatewaySettings) -> Callable[[], None]:
+    if settings.fault_point != FAULT_AFTER_COMMIT:
+        return lambda: None
+
+    def kill() -> None:
+        log.warning("fault point reached: killing the process", extra={"fault": FAULT_AFTER_COMMIT})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    return kill
+
+
+def _retry(what: str, stop: StopFlag, action: Callable[[], _T]) -> _T:
+    """Retries a start-up step while its dependency is unavailable, then gives up."""
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            return action()
+        except TransientError as exc:
+            if waited >= _STARTUP_SECONDS or stop.is_set():
+                raise TransientError(f"cannot {what}: {exc}") from exc
+            log.warning("start-up step failed; retrying", extra={"step": what, "error": str(exc)})
+            if stop.wait(delay):
+                raise TransientError(f"stopped before being able to {what}") from exc
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+
+if __name__ == "__main__":
+    main()

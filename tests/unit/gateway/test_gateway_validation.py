@@ -1,0 +1,187 @@
+"""Request -> command validation, the canonical request hash, ListMessages' rules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from gateway_fakes import CATALOG, ORDER_CONFIRMATION, SEED
+
+from notifier.common.domain.status import MessageStatus
+from notifier.common.errors import FailedPrecondition, InvalidRequest, NotFound
+from notifier.gateway.model import SendRequest
+from notifier.gateway.validation import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    request_hash,
+    validate_list,
+    validate_message_id,
+    validate_send,
+)
+
+
+def invalid_field(request: SendRequest) -> str:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_send(request, CATALOG)
+    assert caught.value.field in str(caught.value)
+    return caught.value.field
+
+
+def test_the_seed_request_is_accepted_with_positional_variables() -> None:
+    command = validate_send(SEED, CATALOG)
+    assert command.phone_number == "+1234567890"
+    assert command.template is ORDER_CONFIRMATION
+    assert command.content_variables == {"1": "ORD-12345"}
+    assert (command.order_id, command.customer_id, command.idempotency_key) == (
+        "ORD-12345",
+        "CUST-6789",
+        None,
+    )
+
+
+def test_variables_follow_the_templates_declared_order() -> None:
+    request = SendRequest(
+        "+447700900123",
+        "delay_notification",
+        {"new_estimated_delivery": "Friday", "reason": "storm", "order_id": "O-1"},
+    )
+    assert validate_send(request, CATALOG).content_variables == {
+        "1": "O-1",
+        "2": "storm",
+        "3": "Friday",
+    }
+
+
+def test_empty_optional_ids_are_stored_as_null() -> None:
+    command = validate_send(dataclasses.replace(SEED, order_id="", customer_id=""), CATALOG)
+    assert command.order_id is None
+    assert command.customer_id is None
+
+
+@pytest.mark.parametrize("phone", ["12345", "+1abc", "", "   ", "+999123456789", "+1" + "2" * 40])
+def test_a_bad_phone_number_names_phone_number(phone: str) -> None:
+    assert invalid_field(dataclasses.replace(SEED, phone_number=phone)) == "phone_number"
+
+
+@pytest.mark.parametrize("name", ["", "Order_Confirmation", "order-confirmation", "x" * 65])
+def test_a_malformed_template_id_names_template_id(name: str) -> None:
+    assert invalid_field(dataclasses.replace(SEED, template_id=name)) == "template_id"
+
+
+def test_an_unknown_template_is_not_found_and_named() -> None:
+    with pytest.raises(NotFound, match="pickup_ready"):
+        validate_send(dataclasses.replace(SEED, template_id="pickup_ready"), CATALOG)
+
+
+def test_a_disabled_template_is_a_failed_precondition() -> None:
+    with pytest.raises(FailedPrecondition, match="retired"):
+        validate_send(dataclasses.replace(SEED, template_id="retired"), CATALOG)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({}, "parameters.order_id"),
+        ({"order_id": "O-1", "tracking_id": "T"}, "parameters.tracking_id"),
+        ({"order_id": ""}, "parameters.order_id"),
+        ({"order_id": "   "}, "parameters.order_id"),
+        ({"order_id": "x" * 65}, "parameters.order_id"),
+        ({"order_id": "O-1\nO-2"}, "parameters.order_id"),
+        ({"order_id": "O-1\x00"}, "parameters.order_id"),
+        ({"Order_ID": "O-1"}, "parameters"),
+        ({f"p{i}": "v" for i in range(33)}, "parameters"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(parameters: dict[str, str], field: str) -> None:
+    assert invalid_field(dataclasses.replace(SEED, parameters=parameters)) == field
+
+
+@pytest.mark.parametrize("field", ["order_id", "customer_id", "idempotency_key"])
+@pytest.mark.parametrize("value", ["x" * 129, "a\nb", "tab\there", "   "])
+def test_bad_ids_name_their_field(field: str, value: str) -> None:
+    assert invalid_field(dataclasses.replace(SEED, **{field: value})) == field
+
+
+def test_ids_of_128_characters_are_fine() -> None:
+    longest = "x" * 128
+    command = validate_send(
+        dataclasses.replace(SEED, order_id=longest, customer_id=longest, idempotency_key=longest),
+        CATALOG,
+    )
+    assert command.idempotency_key == longest
+
+
+def test_the_field_checks_run_before_the_template_lookup() -> None:
+    request = dataclasses.replace(SEED, template_id="pickup_ready", order_id="x" * 200)
+    assert invalid_field(request) == "order_id"
+
+
+def test_the_hash_is_stable_and_ignores_parameter_order() -> None:
+    first = request_hash("+1234567890", "t", {"a": "1", "b": "2"}, "O", "C")
+    again = request_hash("+1234567890", "t", {"b": "2", "a": "1"}, "O", "C")
+    assert first == again
+    assert len(first) == 32
+
+
+def test_the_hash_is_taken_over_the_normalised_request() -> None:
+    spaced = validate_send(dataclasses.replace(SEED, phone_number=" +1 234 567 890"), CATALOG)
+    assert spaced.request_hash == validate_send(SEED, CATALOG).request_hash
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"phone_number": "+1234567891"},
+        {"template_id": "u"},
+        {"parameters": {"a": "1", "b": "3"}},
+        {"parameters": {"a": "1"}},
+        {"parameters": {"a": "1", "c": "2"}},
+        {"order_id": "O2"},
+        {"order_id": None},
+        {"customer_id": "C2"},
+        {"customer_id": None},
+    ],
+)
+def test_the_hash_changes_with_every_field(change: dict[str, object]) -> None:
+    base: dict[str, object] = {
+        "phone_number": "+1234567890",
+        "template_id": "t",
+        "parameters": {"a": "1", "b": "2"},
+        "order_id": "O",
+        "customer_id": "C",
+    }
+    assert request_hash(**base) != request_hash(**{**base, **change})  # type: ignore[arg-type]
+
+
+def test_order_and_customer_ids_cannot_be_swapped_without_changing_the_hash() -> None:
+    assert request_hash("+1234567890", "t", {}, "X", None) != request_hash(
+        "+1234567890", "t", {}, None, "X"
+    )
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [(0, DEFAULT_LIMIT), (1, 1), (50, 50), (500, 500), (501, MAX_LIMIT), (2**31 - 1, MAX_LIMIT)],
+)
+def test_limit_defaults_to_50_and_is_capped_at_500(limit: int, expected: int) -> None:
+    assert validate_list("", "", None, limit, 0).limit == expected
+
+
+@pytest.mark.parametrize(("limit", "offset", "field"), [(-1, 0, "limit"), (10, -1, "offset")])
+def test_negative_limit_or_offset_names_the_field(limit: int, offset: int, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_list("", "", None, limit, offset)
+    assert caught.value.field == field
+
+
+def test_list_filters_are_none_when_empty() -> None:
+    query = validate_list("", "C-1", MessageStatus.SENT, 10, 20)
+    assert (query.order_id, query.customer_id, query.status) == (None, "C-1", MessageStatus.SENT)
+    assert query.offset == 20
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_message_id_must_be_positive(value: int) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_message_id(value)
+    assert caught.value.field == "message_id"
