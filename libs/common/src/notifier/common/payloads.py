@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from notifier.common.domain.ids import MessageId, TwilioSid
-from notifier.common.domain.messages import SendCommand, Source, StatusChange
+from notifier.common.domain.messages import InboundMessage, SendCommand, Source, StatusChange
 from notifier.common.domain.status import MessageStatus
 from notifier.common.pb import events_pb2, whatsapp_pb2
 
@@ -102,6 +102,25 @@ def encode_status_change(change: StatusChange) -> bytes:
         result.error_message = change.error_message or ""
         result.attempts = change.attempts
         result.occurred_at.CopyFrom(timestamp_to_pb(change.occurred_at))
+    return event.SerializeToString()
+
+
+def encode_inbound_message(message: InboundMessage) -> bytes:
+    """Encodes a customer's incoming message as an events-topic envelope."""
+    event = events_pb2.Event()
+    inbound = event.inbound_message
+    inbound.twilio_sid = message.twilio_sid
+    inbound.from_number = message.from_number
+    inbound.to_number = message.to_number
+    inbound.body = message.body
+    inbound.profile_name = message.profile_name or ""
+    inbound.wa_id = message.wa_id or ""
+    inbound.button_payload = message.button_payload or ""
+    inbound.button_text = message.button_text or ""
+    inbound.num_media = message.num_media
+    inbound.opt_out_type = message.opt_out_type or ""
+    inbound.messaging_service_sid = message.messaging_service_sid or ""
+    inbound.received_at.CopyFrom(timestamp_to_pb(message.received_at))
     return event.SerializeToString()
 
 

@@ -51,3 +51,27 @@ class StatusChange:
     error_code: int | None = None
     error_message: str | None = None
     attempts: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a customer sent to one of our numbers, as Twilio posted it to the webhook.
+
+    Numbers are E.164 without Twilio's `whatsapp:` prefix. Optional fields are None when
+    Twilio did not send them. The body, profile name and WhatsApp id stay out of the
+    repr: they are the customer's words, name and number, and must not reach logs.
+    """
+
+    twilio_sid: TwilioSid
+    from_number: str
+    to_number: str
+    received_at: datetime
+    body: str = field(default="", repr=False)
+    profile_name: str | None = field(default=None, repr=False)
+    wa_id: str | None = field(default=None, repr=False)
+    button_payload: str | None = None
+    button_text: str | None = None
+    num_media: int = 0
+    # Twilio's OptOutType ("STOP", "START", "HELP") when it recognised a keyword.
+    opt_out_type: str | None = None
+    messaging_service_sid: str | None = None
