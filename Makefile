@@ -3,12 +3,13 @@
 # the locked workspace into .venv/. `make help` lists the targets.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter itself, not a pyenv shim: uv compares paths.
+PYTHON ?= $(shell for p in python3.11 python3; do command -v $$p >/dev/null && $$p -c 'import sys; print(sys.executable)' && break; done)
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
-RUN := $(UV) run --frozen --no-sync
+BIN := $(VENV)/bin
 
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
@@ -33,7 +34,7 @@ install: $(VENV)/.synced ## create .venv from uv.lock (done by every other targe
 
 .PHONY: run
 run: $(VENV)/.synced ## run the whole pipeline locally (embedded PostgreSQL, Tansu, Twilio emulator)
-	$(RUN) notifier-devstack
+	$(BIN)/notifier-devstack
 
 .PHONY: test-tools
 test-tools: ## install the system tools some tests drive (Go, protoc, promtool) via apt
@@ -41,43 +42,43 @@ test-tools: ## install the system tools some tests drive (Go, protoc, promtool) 
 
 .PHONY: test
 test: $(VENV)/.synced test-tools ## run every test (unit, integration, e2e)
-	$(RUN) pytest
+	$(BIN)/pytest
 
 .PHONY: test-unit
 test-unit: $(VENV)/.synced ## run the pure unit tests only
-	$(RUN) pytest tests/unit
+	$(BIN)/pytest tests/unit
 
 .PHONY: test-integration
 test-integration: $(VENV)/.synced ## run the tests on a real PostgreSQL and broker
-	$(RUN) pytest tests/integration
+	$(BIN)/pytest tests/integration
 
 .PHONY: test-e2e
 test-e2e: $(VENV)/.synced ## run the end-to-end tests over the real processes
-	$(RUN) pytest tests/e2e
+	$(BIN)/pytest tests/e2e
 
 .PHONY: lint
 lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter
-	$(RUN) ruff format --check .
-	$(RUN) ruff check .
-	$(RUN) mypy libs/common/src services/*/src tools/*/src
-	$(RUN) lint-imports
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy libs/common/src services/*/src tools/*/src
+	$(BIN)/lint-imports
 
 .PHONY: fmt
 fmt: $(VENV)/.synced ## format the code with ruff
-	$(RUN) ruff format .
-	$(RUN) ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 .PHONY: proto
 proto: $(VENV)/.synced ## regenerate notifier.common.pb from proto/
-	$(RUN) python tools/protogen.py
+	$(BIN)/python tools/protogen.py
 
 .PHONY: migrate
 migrate: $(VENV)/.synced ## apply missing migrations to DATABASE_URL
-	$(RUN) notifier-migrate
+	$(BIN)/notifier-migrate
 
 .PHONY: bench
 bench: $(VENV)/.synced ## run the benchmarks under bench/ and print their figures
-	$(RUN) python bench/run.py
+	$(BIN)/python bench/run.py
 
 .PHONY: clean
 clean: ## remove the virtual environments and dev-stack data

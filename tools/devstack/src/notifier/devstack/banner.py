@@ -25,6 +25,8 @@ def print_banner(
         "",
         "notifier dev stack is starting (logs follow as JSON lines; Ctrl-C stops everything)",
         f"  gRPC gateway      {grpc}  (reflection on: grpcurl -plaintext {grpc} list)",
+        f"  webhook           http://127.0.0.1:{settings.webhook_port}/webhook"
+        f"  (Twilio calls {settings.public_webhook_url}/webhook/...)",
         f"  metrics           {metrics}  (/metrics, /healthz)",
         f"  PostgreSQL        {redact_dsn(database_url)}",
         f"  Kafka             {bootstrap}",

@@ -21,6 +21,7 @@ from notifier.common.lifecycle import install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.migrate import apply_migrations
 from notifier.devstack.banner import print_banner
+from notifier.devstack.ports import port_is_open
 from notifier.devstack.postgres import EmbeddedPostgres
 from notifier.devstack.settings import DevstackSettings
 from notifier.devstack.supervisor import ProcessSpec, Supervisor
@@ -34,11 +35,13 @@ MIGRATIONS = REPO_ROOT / "migrations"
 DATABASE = "notifier"
 # Tansu's consumer groups settle in about half the session timeout: keep it short.
 SESSION_TIMEOUT_MS = "6000"
+HOST = "127.0.0.1"
 
 
 def main() -> None:
     settings = DevstackSettings.from_env(os.environ)
     setup_logging("devstack", settings.log_level)
+    _check_ports_free(settings)
     stop = install_signal_handlers()
     with ExitStack() as backends:
         database_url = settings.database_url or _embedded_postgres(backends, settings)
@@ -54,26 +57,46 @@ def main() -> None:
 
         supervisor = Supervisor(stop)
         shared = {"DATABASE_URL": database_url, "LOG_LEVEL": settings.log_level, **kafka_env}
-        twilio_env = _twilio(supervisor, settings)
-        _start_services(supervisor, settings, shared, twilio_env)
-        print_banner(settings, database_url, bootstrap, twilio_env)
         try:
+            twilio_env = _twilio(supervisor, settings)
+            _start_services(supervisor, settings, shared, twilio_env)
+            print_banner(settings, database_url, bootstrap, twilio_env)
             supervisor.run()
         finally:
             supervisor.stop_all()
     log.info("dev stack stopped")
 
 
+def _check_ports_free(settings: DevstackSettings) -> None:
+    """Fails at once, naming the port, rather than leaving a process crash-looping on it."""
+    wanted = {"gRPC gateway": settings.grpc_port, "webhook": settings.webhook_port}
+    wanted |= {f"{name} metrics": port for name, port in settings.metrics_ports.items()}
+    if not settings.database_url:
+        wanted["embedded PostgreSQL"] = settings.postgres_port
+    if not settings.kafka_bootstrap_servers:
+        wanted["embedded Kafka"] = settings.kafka_port
+    if not (settings.uses_real_twilio or settings.twilio_api_url):
+        wanted["Twilio emulator"] = settings.emulator_port
+    busy = [f"{what} :{port}" for what, port in wanted.items() if port_is_open(HOST, port)]
+    if busy:
+        raise SystemExit(
+            f"devstack: ports already in use: {', '.join(busy)}. Is another `make run` "
+            "running? Stop it, or move ours with the variables in the README."
+        )
+
+
 def _embedded_postgres(stack: ExitStack, settings: DevstackSettings) -> str:
     server = EmbeddedPostgres(settings.data_dir / "postgres", settings.postgres_port)
     stack.enter_context(server)
-    with psycopg2.connect(server.dsn) as conn:
-        conn.autocommit = True
+    conn = psycopg2.connect(server.dsn)
+    try:
+        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
             if cur.fetchone() is None:
                 cur.execute(f'CREATE DATABASE "{DATABASE}"')
-    conn.close()
+    finally:
+        conn.close()
     return server.url(DATABASE)
 
 
@@ -133,6 +156,19 @@ def _start_services(
                 "TWILIO_WHATSAPP_FROM": settings.whatsapp_from,
                 "WHATSAPP_SENDER_MPS": str(settings.sender_mps),
                 "PUBLIC_WEBHOOK_URL": settings.public_webhook_url,
+            },
+        )
+    )
+    supervisor.start(
+        ProcessSpec(
+            "webhook",
+            [_script("notifier-webhook")],
+            {
+                **shared,
+                "TWILIO_AUTH_TOKEN": twilio_env["TWILIO_AUTH_TOKEN"],
+                "PUBLIC_WEBHOOK_URL": settings.public_webhook_url,
+                "HTTP_PORT": str(settings.webhook_port),
+                "METRICS_PORT": str(ports["webhook"]),
             },
         )
     )

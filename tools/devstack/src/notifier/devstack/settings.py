@@ -27,6 +27,7 @@ class DevstackSettings:
     emulator_mps: int
     emulator_latency_ms: int
     grpc_port: int
+    webhook_port: int
     metrics_ports: Mapping[str, int]
     whatsapp_from: str
     sender_mps: int
@@ -53,10 +54,12 @@ class DevstackSettings:
             emulator_mps=env.integer("DEVSTACK_EMULATOR_MPS", 80, minimum=0),
             emulator_latency_ms=env.integer("DEVSTACK_EMULATOR_LATENCY_MS", 50, minimum=0),
             grpc_port=env.integer("GRPC_PORT", 9090, minimum=1, maximum=65535),
+            webhook_port=env.integer("HTTP_PORT", 8080, minimum=1, maximum=65535),
             metrics_ports={
                 "gateway": env.integer("DEVSTACK_GATEWAY_METRICS_PORT", 9101, minimum=1),
                 "sender": env.integer("DEVSTACK_SENDER_METRICS_PORT", 9102, minimum=1),
                 "recorder": env.integer("DEVSTACK_RECORDER_METRICS_PORT", 9103, minimum=1),
+                "webhook": env.integer("DEVSTACK_WEBHOOK_METRICS_PORT", 9104, minimum=1),
             },
             whatsapp_from=env.text("TWILIO_WHATSAPP_FROM", "+14155238886"),
             sender_mps=env.integer("WHATSAPP_SENDER_MPS", 80, minimum=1),

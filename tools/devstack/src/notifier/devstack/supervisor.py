@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from notifier.common.lifecycle import StopFlag
+from notifier.devstack.processes import parent_death_signal
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Supervisor:
         log.warning(
             "process exited; restarting",
             extra={
-                "process": child.spec.name,
+                "child": child.spec.name,
                 "exit_code": code,
                 "signal": signal.Signals(-code).name if code < 0 else None,
                 "restart_in_seconds": delay,
@@ -97,9 +98,13 @@ class Supervisor:
 
     def _launch(self, child: _Child) -> None:
         env = {**os.environ, **child.spec.env}
-        child.process = subprocess.Popen(list(child.spec.argv), env=env)
+        # Children get SIGTERM if the supervisor dies, even by SIGKILL: no orphans
+        # holding ports after a crash.
+        child.process = subprocess.Popen(
+            list(child.spec.argv), env=env, preexec_fn=parent_death_signal()
+        )
         child.started_at = time.monotonic()
-        log.info("process started", extra={"process": child.spec.name, "pid": child.process.pid})
+        log.info("process started", extra={"child": child.spec.name, "pid": child.process.pid})
 
     def stop_all(self) -> None:
         """SIGTERM in reverse start order, then SIGKILL whatever outlives the grace period."""
@@ -113,12 +118,12 @@ class Supervisor:
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("process ignored SIGTERM; killing", extra={"process": child.spec.name})
+                log.warning("process ignored SIGTERM; killing", extra={"child": child.spec.name})
                 child.process.kill()
                 child.process.wait()
             log.info(
                 "process stopped",
-                extra={"process": child.spec.name, "exit_code": child.process.returncode},
+                extra={"child": child.spec.name, "exit_code": child.process.returncode},
             )
 
 
