@@ -1,0 +1,121 @@
+"""Composition root of the sender: settings -> adapters -> scheduler -> consumer loop.
+
+`SenderReplica` is the whole process minus signals and logging set-up, so tests and
+benchmarks can run several replicas in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import sys
+
+from notifier.common.config import ConfigError
+from notifier.common.db import Database
+from notifier.common.kafka import ensure_topics, make_consumer, make_producer
+from notifier.common.lifecycle import StopFlag, install_signal_handlers
+from notifier.common.logging import setup_logging
+from notifier.common.metrics import start_metrics_server
+from notifier.sender.classify import RetryPolicy
+from notifier.sender.consumer import DoneQueue, SendConsumer
+from notifier.sender.events import KafkaPublisher, KafkaResultSink
+from notifier.sender.pacer import SlotPacer
+from notifier.sender.rate_slots import PostgresSlotLeaser
+from notifier.sender.ratelimit import RecipientBuckets, late_tolerance, slot_spacing
+from notifier.sender.recipients import RecipientQueues
+from notifier.sender.scheduler import Scheduler
+from notifier.sender.service import SendService
+from notifier.sender.settings import SenderSettings
+from notifier.sender.status_store import MessageStatusStore
+from notifier.sender.twilio_client import TwilioMessages
+
+log = logging.getLogger(__name__)
+
+
+class SenderReplica:
+    """One replica's parts, built from settings; `run()` blocks until the stop flag is set."""
+
+    def __init__(self, settings: SenderSettings, stop: StopFlag) -> None:
+        topics = settings.kafka.topics
+        ensure_topics(settings.kafka, [topics.outbound, topics.events, topics.dead_letter])
+        client_id = f"notifier-sender-{socket.gethostname()}-{os.getpid()}"
+        self._settings = settings
+        self._db = Database(settings.database.url, "notifier-sender", max_connections=8)
+        producer = make_producer(settings.kafka, client_id)
+        done: DoneQueue = queue.SimpleQueue()
+        self._spacing = slot_spacing(settings.sender_mps, settings.rate_safety_factor)
+        pacer = SlotPacer(
+            PostgresSlotLeaser(self._db, settings.twilio.sender, self._spacing),
+            self._spacing,
+            settings.lease_run_seconds,
+            late_tolerance(settings.rate_safety_factor),
+        )
+        service = SendService(
+            TwilioMessages(settings.twilio, pool_size=settings.concurrency),
+            MessageStatusStore(self._db),
+            KafkaResultSink(KafkaPublisher(producer), topics.events),
+            settings.public_webhook_url,
+        )
+        self._scheduler = Scheduler(
+            service,
+            pacer,
+            RecipientQueues(RecipientBuckets(settings.pair_interval_seconds, settings.pair_burst)),
+            lambda partition, offset: done.put((partition, offset)),
+            concurrency=settings.concurrency,
+            retry=RetryPolicy(
+                settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
+            ),
+        )
+        self.consumer = SendConsumer(
+            make_consumer(settings.kafka, settings.group_id, client_id),
+            producer,
+            self._scheduler,
+            done,
+            topics,
+            stop,
+            max_buffered_per_partition=settings.max_buffered_per_partition,
+            grace_seconds=settings.grace_seconds,
+        )
+
+    def run(self) -> None:
+        settings = self._settings
+        metrics_server = start_metrics_server(settings.metrics_port, self.consumer.healthy)
+        try:
+            self._scheduler.start()
+            log.info(
+                "sender started",
+                extra={
+                    "topic": settings.kafka.topics.outbound,
+                    "group_id": settings.group_id,
+                    "sender_mps": settings.sender_mps,
+                    "slot_spacing_ms": round(self._spacing * 1000, 3),
+                    "concurrency": settings.concurrency,
+                    "database": self._db.dsn_for_logs,
+                },
+            )
+            self.consumer.run()
+        finally:
+            metrics_server.stop()
+            self._db.close()
+
+
+def run(settings: SenderSettings, stop: StopFlag) -> None:
+    """Runs one sender replica until `stop` is set; returns after a graceful shutdown."""
+    SenderReplica(settings, stop).run()
+
+
+def main() -> None:
+    try:
+        settings = SenderSettings.from_env(os.environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    setup_logging("sender", settings.log_level)
+    stop = install_signal_handlers()
+    run(settings, stop)
+
+
+if __name__ == "__main__":
+    main()

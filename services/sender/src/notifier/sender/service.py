@@ -1,0 +1,188 @@
+"""The send use case, step by step: status check, one Twilio call, the result event.
+
+The ports it needs are declared here (`MessagesApi`, `StatusReader`, `ResultSink`);
+when each step runs (pacing, retries) is the scheduler's business, not this module's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from notifier.common.domain.ids import MessageId, TwilioSid
+from notifier.common.domain.messages import SendCommand, Source, StatusChange
+from notifier.common.domain.phone import mask
+from notifier.common.domain.status import MessageStatus
+from notifier.common.errors import PermanentError, TransientError
+from notifier.sender import metrics
+
+log = logging.getLogger(__name__)
+
+
+class TransientApiError(TransientError):
+    """A Twilio call that may succeed if made again; `reason` labels the retry metric."""
+
+    def __init__(
+        self, message: str, *, reason: str, http_status: int | None = None, code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.http_status = http_status
+        self.code = code
+
+
+class PermanentApiError(PermanentError):
+    """A Twilio call that the same request can never turn into a success."""
+
+    def __init__(self, message: str, code: int | None, http_status: int | None = None) -> None:
+        super().__init__(message, code)
+        self.http_status = http_status
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Twilio took the message: its SID and the status it answered with."""
+
+    sid: TwilioSid
+    status: str
+
+
+class MessagesApi(Protocol):
+    def create(self, command: SendCommand, status_callback_url: str) -> Accepted:
+        """Sends one message; raises TransientApiError or PermanentApiError."""
+        ...
+
+
+class StatusReader(Protocol):
+    def status_of(self, message_id: MessageId) -> MessageStatus | None:
+        """The message's current status, None if no such message; TransientError if DB down."""
+        ...
+
+
+class ResultSink(Protocol):
+    def publish(self, change: StatusChange, on_acked: Callable[[], None]) -> None:
+        """Queues the result event; calls `on_acked` once the broker has it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    accepted: Accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    reason: str
+
+
+Outcome = Sent | Failed | Skipped
+
+
+class SendService:
+    """Checks, calls and reports; stateless apart from its ports, so any thread may use it."""
+
+    def __init__(
+        self,
+        api: MessagesApi,
+        statuses: StatusReader,
+        sink: ResultSink,
+        public_webhook_url: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api = api
+        self._statuses = statuses
+        self._sink = sink
+        self._webhook = public_webhook_url.rstrip("/")
+        self._now = now
+
+    def status_callback_url(self, message_id: MessageId) -> str:
+        """Where Twilio posts this message's statuses; `mid` ties them to our id."""
+        return f"{self._webhook}/webhook/status?mid={message_id}"
+
+    def check(self, command: SendCommand) -> Skipped | None:
+        """Skipped when the message must not be sent (again); raises TransientError."""
+        status = self._statuses.status_of(command.message_id)
+        if status is None:
+            log.warning(
+                "send command for an unknown message; skipped",
+                extra={"message_id": command.message_id, "template": command.template_id},
+            )
+            return Skipped("unknown_message")
+        if status is not MessageStatus.QUEUED:
+            return Skipped("already_handled")
+        return None
+
+    def attempt(self, command: SendCommand) -> Accepted:
+        """One Twilio call; raises TransientApiError or PermanentApiError."""
+        started = time.monotonic()
+        outcome = "fail"
+        try:
+            accepted = self._api.create(command, self.status_callback_url(command.message_id))
+            outcome = "ok"
+            return accepted
+        except TransientError:
+            outcome = "retry"
+            raise
+        finally:
+            metrics.TWILIO_DURATION.labels(outcome).observe(time.monotonic() - started)
+
+    def report(
+        self, command: SendCommand, outcome: Outcome, attempts: int, on_acked: Callable[[], None]
+    ) -> None:
+        """Logs the outcome, counts it, and publishes the result event (none for a skip)."""
+        context = {
+            "message_id": command.message_id,
+            "template": command.template_id,
+            "to": mask(command.to),
+            "attempts": attempts,
+        }
+        if isinstance(outcome, Skipped):
+            metrics.SKIPPED.labels(outcome.reason).inc()
+            log.info("send skipped", extra={**context, "reason": outcome.reason})
+            on_acked()
+            return
+        if isinstance(outcome, Sent):
+            metrics.SENT.inc()
+            log.info("message sent", extra={**context, "twilio_sid": outcome.accepted.sid})
+            change = self._change(command, MessageStatus.SENDING, attempts, outcome.accepted.sid)
+        else:
+            metrics.FAILED.labels(str(outcome.code) if outcome.code else "none").inc()
+            log.info(
+                "message failed",
+                extra={**context, "error_code": outcome.code, "error_message": outcome.message},
+            )
+            change = self._change(
+                command, MessageStatus.FAILED, attempts, None, outcome.code, outcome.message
+            )
+        self._sink.publish(change, on_acked)
+
+    def _change(
+        self,
+        command: SendCommand,
+        status: MessageStatus,
+        attempts: int,
+        sid: TwilioSid | None,
+        code: int | None = None,
+        message: str | None = None,
+    ) -> StatusChange:
+        return StatusChange(
+            message_id=command.message_id,
+            twilio_sid=sid,
+            status=status,
+            occurred_at=self._now(),
+            source=Source.SENDER,
+            error_code=code,
+            error_message=message,
+            attempts=attempts,
+        )

@@ -1,0 +1,73 @@
+"""The Twilio Messages API through the official SDK: the only module importing `twilio`.
+
+Sends templates as ContentSid + ContentVariables from the `whatsapp:` number or the
+Messaging Service, and turns every failure into TransientApiError or PermanentApiError
+by `classify`. The SDK retries nothing: retries are the scheduler's, paced and bounded.
+"""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from notifier.common.domain.ids import TwilioSid
+from notifier.common.domain.messages import SendCommand
+from notifier.sender.classify import Verdict, classify
+from notifier.sender.service import Accepted, PermanentApiError, TransientApiError
+from notifier.sender.settings import TwilioSettings
+
+
+class TwilioMessages:
+    """`MessagesApi` over twilio.rest.Client, with one keep-alive connection per worker."""
+
+    def __init__(self, settings: TwilioSettings, pool_size: int) -> None:
+        http = TwilioHttpClient(timeout=settings.timeout_seconds)
+        # The SDK's default adapter keeps at most ~6 connections and only for https;
+        # every concurrent call needs its own, or calls queue behind one another.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        if http.session is None:
+            raise RuntimeError("TwilioHttpClient built without a session")
+        http.session.mount("https://", adapter)
+        http.session.mount("http://", adapter)
+        self._client = Client(settings.account_sid, settings.auth_token, http_client=http)
+        if settings.api_url:
+            self._client.api.base_url = settings.api_url.rstrip("/")
+        if settings.messaging_service_sid:
+            self._sender: dict[str, str] = {"messaging_service_sid": settings.messaging_service_sid}
+        else:
+            self._sender = {"from_": f"whatsapp:{settings.whatsapp_from}"}
+
+    def create(self, command: SendCommand, status_callback_url: str) -> Accepted:
+        params: dict[str, str] = {
+            "to": f"whatsapp:{command.to}",
+            "content_sid": command.content_sid,
+            "status_callback": status_callback_url,
+            **self._sender,
+        }
+        if command.content_variables:
+            params["content_variables"] = json.dumps(dict(command.content_variables))
+        try:
+            message = self._client.messages.create(**params)
+        except TwilioRestException as exc:
+            raise _api_error(str(exc.msg), exc.status, exc.code) from exc
+        except requests.Timeout as exc:
+            raise _api_error(f"Twilio did not answer in time: {exc}", None, None, True) from exc
+        except requests.RequestException as exc:
+            raise _api_error(f"cannot reach Twilio: {exc}", None, None) from exc
+        return Accepted(TwilioSid(str(message.sid)), str(message.status))
+
+
+def _api_error(
+    message: str, http_status: int | None, code: int | None, timeout: bool = False
+) -> TransientApiError | PermanentApiError:
+    decision = classify(http_status, code, timeout=timeout)
+    if decision.verdict is Verdict.RETRY:
+        return TransientApiError(
+            message, reason=decision.reason, http_status=http_status, code=code
+        )
+    return PermanentApiError(message, code, http_status)
