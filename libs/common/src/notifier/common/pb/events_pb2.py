@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from notifier.common.pb import whatsapp_pb2 as whatsapp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x65vents.proto\x12\x08whatsapp\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x0ewhatsapp.proto\"\x89\x02\n\x0bSendCommand\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\n\n\x02to\x18\x02 \x01(\t\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontent_sid\x18\x04 \x01(\t\x12\x46\n\x11\x63ontent_variables\x18\x05 \x03(\x0b\x32+.whatsapp.SendCommand.ContentVariablesEntry\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x37\n\x15\x43ontentVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\nSendResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.whatsapp.MessageStatus\x12\x12\n\ntwilio_sid\x18\x03 \x01(\t\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x0eStatusCallback\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\x12\n\ntwilio_sid\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.whatsapp.MessageStatus\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nraw_status\x18\x07 \x01(\t\"\xa5\x02\n\x0eInboundMessage\x12\x12\n\ntwilio_sid\x18\x01 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x02 \x01(\t\x12\x11\n\tto_number\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x14\n\x0cprofile_name\x18\x05 \x01(\t\x12\r\n\x05wa_id\x18\x06 \x01(\t\x12\x16\n\x0e\x62utton_payload\x18\x07 \x01(\t\x12\x13\n\x0b\x62utton_text\x18\x08 \x01(\t\x12\x11\n\tnum_media\x18\t \x01(\x05\x12\x14\n\x0copt_out_type\x18\n \x01(\t\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15messaging_service_sid\x18\x0c \x01(\t\"\xa9\x01\n\x05\x45vent\x12+\n\x0bsend_result\x18\x01 \x01(\x0b\x32\x14.whatsapp.SendResultH\x00\x12\x33\n\x0fstatus_callback\x18\x02 \x01(\x0b\x32\x18.whatsapp.StatusCallbackH\x00\x12\x33\n\x0finbound_message\x18\x03 \x01(\x0b\x32\x18.whatsapp.InboundMessageH\x00\x42\t\n\x07payloadB1Z/github.com/your-org/whatsapp-microservice/protob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x65vents.proto\x12\x08whatsapp\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x0ewhatsapp.proto\"\x97\x02\n\x0bSendCommand\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\n\n\x02to\x18\x02 \x01(\t\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontent_sid\x18\x04 \x01(\t\x12\x46\n\x11\x63ontent_variables\x18\x05 \x03(\x0b\x32+.whatsapp.SendCommand.ContentVariablesEntry\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x62ody\x18\x07 \x01(\t\x1a\x37\n\x15\x43ontentVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\nSendResult\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.whatsapp.MessageStatus\x12\x12\n\ntwilio_sid\x18\x03 \x01(\t\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\x05\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x0eStatusCallback\x12\x12\n\nmessage_id\x18\x01 \x01(\x03\x12\x12\n\ntwilio_sid\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.whatsapp.MessageStatus\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nraw_status\x18\x07 \x01(\t\"\xa5\x02\n\x0eInboundMessage\x12\x12\n\ntwilio_sid\x18\x01 \x01(\t\x12\x13\n\x0b\x66rom_number\x18\x02 \x01(\t\x12\x11\n\tto_number\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x14\n\x0cprofile_name\x18\x05 \x01(\t\x12\r\n\x05wa_id\x18\x06 \x01(\t\x12\x16\n\x0e\x62utton_payload\x18\x07 \x01(\t\x12\x13\n\x0b\x62utton_text\x18\x08 \x01(\t\x12\x11\n\tnum_media\x18\t \x01(\x05\x12\x14\n\x0copt_out_type\x18\n \x01(\t\x12/\n\x0breceived_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15messaging_service_sid\x18\x0c \x01(\t\"\xa9\x01\n\x05\x45vent\x12+\n\x0bsend_result\x18\x01 \x01(\x0b\x32\x14.whatsapp.SendResultH\x00\x12\x33\n\x0fstatus_callback\x18\x02 \x01(\x0b\x32\x18.whatsapp.StatusCallbackH\x00\x12\x33\n\x0finbound_message\x18\x03 \x01(\x0b\x32\x18.whatsapp.InboundMessageH\x00\x42\t\n\x07payloadB1Z/github.com/your-org/whatsapp-microservice/protob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._loaded_options = None
   _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._serialized_options = b'8\001'
   _globals['_SENDCOMMAND']._serialized_start=76
-  _globals['_SENDCOMMAND']._serialized_end=341
-  _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._serialized_start=286
-  _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._serialized_end=341
-  _globals['_SENDRESULT']._serialized_start=344
-  _globals['_SENDRESULT']._serialized_end=547
-  _globals['_STATUSCALLBACK']._serialized_start=550
-  _globals['_STATUSCALLBACK']._serialized_end=759
-  _globals['_INBOUNDMESSAGE']._serialized_start=762
-  _globals['_INBOUNDMESSAGE']._serialized_end=1055
-  _globals['_EVENT']._serialized_start=1058
-  _globals['_EVENT']._serialized_end=1227
+  _globals['_SENDCOMMAND']._serialized_end=355
+  _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._serialized_start=300
+  _globals['_SENDCOMMAND_CONTENTVARIABLESENTRY']._serialized_end=355
+  _globals['_SENDRESULT']._serialized_start=358
+  _globals['_SENDRESULT']._serialized_end=561
+  _globals['_STATUSCALLBACK']._serialized_start=564
+  _globals['_STATUSCALLBACK']._serialized_end=773
+  _globals['_INBOUNDMESSAGE']._serialized_start=776
+  _globals['_INBOUNDMESSAGE']._serialized_end=1069
+  _globals['_EVENT']._serialized_start=1072
+  _globals['_EVENT']._serialized_end=1241
 # @@protoc_insertion_point(module_scope)

@@ -31,7 +31,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class SendCommand(_message.Message):
-    """A message to send, as the gateway accepted and rendered it."""
+    """A message to send, as the gateway accepted and rendered it: a template
+    (content_sid + content_variables) or a session message (body).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -61,6 +63,7 @@ class SendCommand(_message.Message):
     CONTENT_SID_FIELD_NUMBER: _builtins.int
     CONTENT_VARIABLES_FIELD_NUMBER: _builtins.int
     ACCEPTED_AT_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
     message_id: _builtins.int
     to: _builtins.str
     """Recipient in E.164 form."""
@@ -68,6 +71,8 @@ class SendCommand(_message.Message):
     """Our template name, for logs and metrics."""
     content_sid: _builtins.str
     """Twilio Content SID ("HX...") of the approved WhatsApp template."""
+    body: _builtins.str
+    """The text of a session (free-form) message; set instead of content_sid."""
     @_builtins.property
     def content_variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Twilio ContentVariables: positional keys "1", "2", ... in the order the
@@ -85,10 +90,11 @@ class SendCommand(_message.Message):
         content_sid: _builtins.str = ...,
         content_variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         accepted_at: _timestamp_pb2.Timestamp | None = ...,
+        body: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "content_sid", b"content_sid", "content_variables", b"content_variables", "message_id", b"message_id", "template_id", b"template_id", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "body", b"body", "content_sid", b"content_sid", "content_variables", b"content_variables", "message_id", b"message_id", "template_id", b"template_id", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

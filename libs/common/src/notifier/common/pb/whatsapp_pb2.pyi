@@ -285,6 +285,8 @@ class Message(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
     message_id: _builtins.int
     phone_number: _builtins.str
     template_id: _builtins.str
@@ -296,12 +298,18 @@ class Message(_message.Message):
     error_code: _builtins.int
     """Twilio's error code and message for FAILED and UNDELIVERED; 0 and "" otherwise."""
     error_message: _builtins.str
+    body: _builtins.str
+    """The text of a session message; empty for template messages."""
     @_builtins.property
     def parameters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusChange]:
+        """Every status the message reached, oldest first; filled by GetMessage only."""
+
     def __init__(
         self,
         *,
@@ -317,11 +325,250 @@ class Message(_message.Message):
         error_message: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        history: _abc.Iterable[Global___StatusChange] | None = ...,
+        body: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "error_code", b"error_code", "error_message", b"error_message", "message_id", b"message_id", "order_id", b"order_id", "parameters", b"parameters", "phone_number", b"phone_number", "status", b"status", "template_id", b"template_id", "twilio_sid", b"twilio_sid", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "customer_id", b"customer_id", "error_code", b"error_code", "error_message", b"error_message", "history", b"history", "message_id", b"message_id", "order_id", b"order_id", "parameters", b"parameters", "phone_number", b"phone_number", "status", b"status", "template_id", b"template_id", "twilio_sid", b"twilio_sid", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class StatusChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    status: Global___MessageStatus.ValueType
+    error_code: _builtins.int
+    error_message: _builtins.str
+    source: _builtins.str
+    """Who reported it: "gateway", "sender" or "twilio"."""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        status: Global___MessageStatus.ValueType = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        error_code: _builtins.int = ...,
+        error_message: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "occurred_at", b"occurred_at", "source", b"source", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusChange: _TypeAlias = StatusChange  # noqa: Y015
+
+@_typing.final
+class SendSessionMessageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    phone_number: _builtins.str
+    """Recipient in E.164 form; must have messaged us in the last 24 hours."""
+    body: _builtins.str
+    """The text, 1 to 4096 characters."""
+    order_id: _builtins.str
+    customer_id: _builtins.str
+    idempotency_key: _builtins.str
+    """Optional; same meaning as in SendTemplateMessageRequest."""
+    def __init__(
+        self,
+        *,
+        phone_number: _builtins.str = ...,
+        body: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "phone_number", b"phone_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendSessionMessageRequest: _TypeAlias = SendSessionMessageRequest  # noqa: Y015
+
+@_typing.final
+class SendSessionMessageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DUPLICATE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.int
+    status: Global___MessageStatus.ValueType
+    duplicate: _builtins.bool
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.int = ...,
+        status: Global___MessageStatus.ValueType = ...,
+        duplicate: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "message_id", b"message_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendSessionMessageResponse: _TypeAlias = SendSessionMessageResponse  # noqa: Y015
+
+@_typing.final
+class GetOrderTimelineRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderTimelineRequest: _TypeAlias = GetOrderTimelineRequest  # noqa: Y015
+
+@_typing.final
+class GetOrderTimelineResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        entries: _abc.Iterable[Global___TimelineEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderTimelineResponse: _TypeAlias = GetOrderTimelineResponse  # noqa: Y015
+
+@_typing.final
+class TimelineEntry(_message.Message):
+    """One thing that happened to an order's conversation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    MESSAGE_ACCEPTED_FIELD_NUMBER: _builtins.int
+    STATUS_CHANGED_FIELD_NUMBER: _builtins.int
+    REPLY_RECEIVED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def message_accepted(self) -> Global___Message:
+        """An outbound message was accepted (its history comes as status_changed entries)."""
+
+    @_builtins.property
+    def status_changed(self) -> Global___MessageStatusChanged:
+        """An outbound message reached a status."""
+
+    @_builtins.property
+    def reply_received(self) -> Global___InboundReply:
+        """The customer wrote to us."""
+
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        message_accepted: Global___Message | None = ...,
+        status_changed: Global___MessageStatusChanged | None = ...,
+        reply_received: Global___InboundReply | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "entry", b"entry", "message_accepted", b"message_accepted", "reply_received", b"reply_received", "status_changed", b"status_changed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "entry", b"entry", "message_accepted", b"message_accepted", "reply_received", b"reply_received", "status_changed", b"status_changed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_entry: _TypeAlias = _typing.Literal["message_accepted", "status_changed", "reply_received"]  # noqa: Y015
+    _WhichOneofArgType_entry: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_entry) -> _WhichOneofReturnType_entry | None: ...
+
+Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015
+
+@_typing.final
+class MessageStatusChanged(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___StatusChange: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.int = ...,
+        change: Global___StatusChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MessageStatusChanged: _TypeAlias = MessageStatusChanged  # noqa: Y015
+
+@_typing.final
+class InboundReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INBOUND_ID_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    PROFILE_NAME_FIELD_NUMBER: _builtins.int
+    BUTTON_PAYLOAD_FIELD_NUMBER: _builtins.int
+    NUM_MEDIA_FIELD_NUMBER: _builtins.int
+    TWILIO_SID_FIELD_NUMBER: _builtins.int
+    inbound_id: _builtins.int
+    phone_number: _builtins.str
+    body: _builtins.str
+    profile_name: _builtins.str
+    button_payload: _builtins.str
+    """The quick-reply button the customer tapped, if any."""
+    num_media: _builtins.int
+    twilio_sid: _builtins.str
+    def __init__(
+        self,
+        *,
+        inbound_id: _builtins.int = ...,
+        phone_number: _builtins.str = ...,
+        body: _builtins.str = ...,
+        profile_name: _builtins.str = ...,
+        button_payload: _builtins.str = ...,
+        num_media: _builtins.int = ...,
+        twilio_sid: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "button_payload", b"button_payload", "inbound_id", b"inbound_id", "num_media", b"num_media", "phone_number", b"phone_number", "profile_name", b"profile_name", "twilio_sid", b"twilio_sid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InboundReply: _TypeAlias = InboundReply  # noqa: Y015

@@ -49,6 +49,16 @@ class WhatsAppServiceStub:
                 request_serializer=whatsapp__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=whatsapp__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.SendSessionMessage = channel.unary_unary(
+                '/whatsapp.WhatsAppService/SendSessionMessage',
+                request_serializer=whatsapp__pb2.SendSessionMessageRequest.SerializeToString,
+                response_deserializer=whatsapp__pb2.SendSessionMessageResponse.FromString,
+                _registered_method=True)
+        self.GetOrderTimeline = channel.unary_unary(
+                '/whatsapp.WhatsAppService/GetOrderTimeline',
+                request_serializer=whatsapp__pb2.GetOrderTimelineRequest.SerializeToString,
+                response_deserializer=whatsapp__pb2.GetOrderTimelineResponse.FromString,
+                _registered_method=True)
 
 
 class WhatsAppServiceServicer:
@@ -76,6 +86,22 @@ class WhatsAppServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendSessionMessage(self, request, context):
+        """Accepts a free-form text message. WhatsApp allows these only inside the
+        24-hour customer-service window that the customer's last message opened;
+        outside it the call fails with FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrderTimeline(self, request, context):
+        """Every outbound message, status change and inbound reply of one order, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WhatsAppServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +119,16 @@ def add_WhatsAppServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=whatsapp__pb2.ListMessagesRequest.FromString,
                     response_serializer=whatsapp__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'SendSessionMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendSessionMessage,
+                    request_deserializer=whatsapp__pb2.SendSessionMessageRequest.FromString,
+                    response_serializer=whatsapp__pb2.SendSessionMessageResponse.SerializeToString,
+            ),
+            'GetOrderTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderTimeline,
+                    request_deserializer=whatsapp__pb2.GetOrderTimelineRequest.FromString,
+                    response_serializer=whatsapp__pb2.GetOrderTimelineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +212,60 @@ class WhatsAppService:
             '/whatsapp.WhatsAppService/ListMessages',
             whatsapp__pb2.ListMessagesRequest.SerializeToString,
             whatsapp__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendSessionMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/whatsapp.WhatsAppService/SendSessionMessage',
+            whatsapp__pb2.SendSessionMessageRequest.SerializeToString,
+            whatsapp__pb2.SendSessionMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/whatsapp.WhatsAppService/GetOrderTimeline',
+            whatsapp__pb2.GetOrderTimelineRequest.SerializeToString,
+            whatsapp__pb2.GetOrderTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,13 @@ class WhatsAppServiceStub:
     """Returns one message by its id, NOT_FOUND when there is none."""
     ListMessages: _grpc.UnaryUnaryMultiCallable[_whatsapp_pb2.ListMessagesRequest, _whatsapp_pb2.ListMessagesResponse]
     """Lists messages, newest first, filtered by order, customer and status."""
+    SendSessionMessage: _grpc.UnaryUnaryMultiCallable[_whatsapp_pb2.SendSessionMessageRequest, _whatsapp_pb2.SendSessionMessageResponse]
+    """Accepts a free-form text message. WhatsApp allows these only inside the
+    24-hour customer-service window that the customer's last message opened;
+    outside it the call fails with FAILED_PRECONDITION.
+    """
+    GetOrderTimeline: _grpc.UnaryUnaryMultiCallable[_whatsapp_pb2.GetOrderTimelineRequest, _whatsapp_pb2.GetOrderTimelineResponse]
+    """Every outbound message, status change and inbound reply of one order, oldest first."""
 
 @_typing.type_check_only
 class WhatsAppServiceAsyncStub(WhatsAppServiceStub):
@@ -56,6 +63,13 @@ class WhatsAppServiceAsyncStub(WhatsAppServiceStub):
     """Returns one message by its id, NOT_FOUND when there is none."""
     ListMessages: _aio.UnaryUnaryMultiCallable[_whatsapp_pb2.ListMessagesRequest, _whatsapp_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Lists messages, newest first, filtered by order, customer and status."""
+    SendSessionMessage: _aio.UnaryUnaryMultiCallable[_whatsapp_pb2.SendSessionMessageRequest, _whatsapp_pb2.SendSessionMessageResponse]  # type: ignore[assignment]
+    """Accepts a free-form text message. WhatsApp allows these only inside the
+    24-hour customer-service window that the customer's last message opened;
+    outside it the call fails with FAILED_PRECONDITION.
+    """
+    GetOrderTimeline: _aio.UnaryUnaryMultiCallable[_whatsapp_pb2.GetOrderTimelineRequest, _whatsapp_pb2.GetOrderTimelineResponse]  # type: ignore[assignment]
+    """Every outbound message, status change and inbound reply of one order, oldest first."""
 
 class WhatsAppServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -83,5 +97,24 @@ class WhatsAppServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_whatsapp_pb2.ListMessagesResponse, _abc.Awaitable[_whatsapp_pb2.ListMessagesResponse]]:
         """Lists messages, newest first, filtered by order, customer and status."""
+
+    @_abc_1.abstractmethod
+    def SendSessionMessage(
+        self,
+        request: _whatsapp_pb2.SendSessionMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_whatsapp_pb2.SendSessionMessageResponse, _abc.Awaitable[_whatsapp_pb2.SendSessionMessageResponse]]:
+        """Accepts a free-form text message. WhatsApp allows these only inside the
+        24-hour customer-service window that the customer's last message opened;
+        outside it the call fails with FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def GetOrderTimeline(
+        self,
+        request: _whatsapp_pb2.GetOrderTimelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_whatsapp_pb2.GetOrderTimelineResponse, _abc.Awaitable[_whatsapp_pb2.GetOrderTimelineResponse]]:
+        """Every outbound message, status change and inbound reply of one order, oldest first."""
 
 def add_WhatsAppServiceServicer_to_server(servicer: WhatsAppServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
