@@ -3,17 +3,21 @@
 import base64
 import json
 import random
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import pytest
 
-from notifier.twilio_emulator.app import CallOutcome, EmulatorApp, Reply, basic_credentials
+from notifier.twilio_emulator.app import CallOutcome, EmulatorApp, basic_credentials
+from notifier.twilio_emulator.callback_plan import CallbackSettings, PlannedCallback
 from notifier.twilio_emulator.config import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     ConfigError,
     EmulatorConfig,
 )
+from notifier.twilio_emulator.ledger import RecordedMessage
+from notifier.twilio_emulator.reply import Reply
 
 SENDER = "whatsapp:+14155238886"
 CREATE_PATH = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json"
@@ -205,3 +209,87 @@ def test_config_refuses_a_malformed_account_sid() -> None:
     with pytest.raises(ConfigError, match="account_sid"):
         EmulatorConfig(account_sid="AC123")
     assert len(DEFAULT_ACCOUNT_SID) == 34
+
+
+class FakeSink:
+    """Implements app.CallbackSink: keeps what would have been posted."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[tuple[RecordedMessage, list[str], float, str]] = []
+        self.cancelled = 0
+
+    def schedule(
+        self,
+        message: RecordedMessage,
+        plan: Sequence[PlannedCallback],
+        settings: CallbackSettings,
+        auth_token: str,
+        after: float = 0.0,
+    ) -> None:
+        self.scheduled.append((message, [p.status for p in plan], after, auth_token))
+
+    def cancel_all(self) -> None:
+        self.cancelled += 1
+
+
+@pytest.fixture
+def sink() -> FakeSink:
+    return FakeSink()
+
+
+@pytest.fixture
+def with_sink(clock: FakeClock, sink: FakeSink) -> EmulatorApp:
+    return EmulatorApp(EmulatorConfig(latency_ms=40), clock=clock, wall_clock=clock, callbacks=sink)
+
+
+def test_an_accepted_message_gets_its_callbacks_planned_after_the_answer(
+    with_sink: EmulatorApp, sink: FakeSink
+) -> None:
+    create(with_sink, create_body(mid="8"))
+    [(message, statuses, after, token)] = sink.scheduled
+    assert (message.mid, statuses, token) == (
+        "8",
+        ["sent", "delivered", "read"],
+        DEFAULT_AUTH_TOKEN,
+    )
+    assert after == pytest.approx(0.04)
+
+
+def test_no_callbacks_without_a_url_for_a_rejected_call_or_when_disabled(
+    with_sink: EmulatorApp, sink: FakeSink
+) -> None:
+    create(with_sink, create_body())
+    create(with_sink, create_body(to="whatsapp:+15005550004", mid="1"))
+    with_sink.configure({"callbacks": {"enabled": False}})
+    create(with_sink, create_body(mid="2"))
+    assert sink.scheduled == []
+
+
+def test_a_callback_rule_for_the_recipient_shapes_its_plan(
+    with_sink: EmulatorApp, sink: FakeSink
+) -> None:
+    with_sink.configure({"callback_rules": {"+447700900123": {"mode": "undelivered"}}})
+    create(with_sink, create_body(mid="3"))
+    create(with_sink, create_body(to="whatsapp:+447700900999", mid="4"))
+    assert [statuses for _, statuses, _, _ in sink.scheduled] == [
+        ["sent", "undelivered"],
+        ["sent", "delivered", "read"],
+    ]
+
+
+def test_reset_cancels_pending_callbacks_and_the_control_api_lists_them(
+    with_sink: EmulatorApp, sink: FakeSink
+) -> None:
+    with_sink.handle("POST", "/_emulator/reset", b"", None)
+    assert sink.cancelled == 1
+    assert with_sink.handle("GET", "/_emulator/callbacks", b"", None).payload == []
+    stats = payload(with_sink.handle("GET", "/_emulator/stats", b"", None))
+    assert stats["callbacks"] == {
+        "scheduled": 0,
+        "sent": {},
+        "failed": 0,
+        "failed_by_status": {},
+        "retried": 0,
+        "skipped": 0,
+        "pending": 0,
+    }

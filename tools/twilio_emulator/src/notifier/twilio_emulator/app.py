@@ -1,7 +1,8 @@
-"""What the emulator answers: the Messages API (create, fetch) and the `/_emulator/` control API.
+"""What the emulator answers: the Messages API (create, fetch); `/_emulator/` goes to `control`.
 
 Socket-free: `handle()` takes a method, target, body and Authorization header and returns a
-`Reply` (with the delay to wait before sending it); `server` does the HTTP plumbing.
+`Reply` (with the delay to wait before sending it); `server` does the HTTP plumbing. An accepted
+message's status callbacks are planned here and handed to a `CallbackSink` to post.
 """
 
 from __future__ import annotations
@@ -9,37 +10,33 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from notifier.twilio_emulator import catalog, resource
+from notifier.twilio_emulator.callback_plan import (
+    CallbackSettings,
+    PlannedCallback,
+    plan_callbacks,
+    rule_for,
+)
 from notifier.twilio_emulator.catalog import TwilioError
-from notifier.twilio_emulator.config import ConfigError, EmulatorConfig, parse_update
+from notifier.twilio_emulator.config import EmulatorConfig, parse_update
+from notifier.twilio_emulator.control import CONTROL_PREFIX, control_reply
 from notifier.twilio_emulator.faults import FaultPlan
 from notifier.twilio_emulator.ledger import Ledger, RecordedMessage
 from notifier.twilio_emulator.limiter import SlidingWindowLimiter, retry_after_header
+from notifier.twilio_emulator.reply import Reply, error_reply
 from notifier.twilio_emulator.validation import CreateRequest, parse_create, split_channel
 
 MESSAGES_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
 MESSAGE_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json")
-CONTROL_PREFIX: Final = "/_emulator/"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An answer to send as JSON after waiting `delay` seconds."""
-
-    status: int
-    payload: object
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +50,21 @@ class CallOutcome:
     to: str | None
     sender: str | None
     mid: str | None
+
+
+class CallbackSink(Protocol):
+    """Posts planned status callbacks (the dispatcher); the app only decides what they are."""
+
+    def schedule(
+        self,
+        message: RecordedMessage,
+        plan: Sequence[PlannedCallback],
+        settings: CallbackSettings,
+        auth_token: str,
+        after: float = 0.0,
+    ) -> None: ...
+
+    def cancel_all(self) -> None: ...
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -79,8 +91,11 @@ class EmulatorApp:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_call: Callable[[CallOutcome], None] | None = None,
+        ledger: Ledger | None = None,
+        callbacks: CallbackSink | None = None,
     ) -> None:
         self._config = config
+        self._callbacks = callbacks
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
@@ -88,7 +103,7 @@ class EmulatorApp:
         # One lock orders admission and recording, so the window sees arrivals in clock order.
         self._lock = threading.Lock()
         self._limiter = SlidingWindowLimiter(config.mps)
-        self.ledger = Ledger()
+        self.ledger = ledger or Ledger()
         self.faults = FaultPlan()
 
     @property
@@ -108,7 +123,9 @@ class EmulatorApp:
         return update.config
 
     def reset(self) -> None:
-        """Forget every call, window and injected fault; settings stay as they are."""
+        """Forget every call, window, fault and pending callback; settings stay as they are."""
+        if self._callbacks is not None:
+            self._callbacks.cancel_all()
         with self._lock:
             self._limiter.reset()
             self.ledger.reset()
@@ -117,12 +134,12 @@ class EmulatorApp:
     def handle(self, method: str, target: str, body: bytes, authorization: str | None) -> Reply:
         path = urlsplit(target).path
         if path.startswith(CONTROL_PREFIX):
-            return self._control(method, path, body)
+            return control_reply(self, method, path, body)
         if method == "POST" and (match := MESSAGES_PATH.fullmatch(path)):
             return self._create(path, match.group(1), body, authorization)
         if method == "GET" and (match := MESSAGE_PATH.fullmatch(path)):
             return self._fetch(path, match.group(1), match.group(2), authorization)
-        return _error(catalog.not_found(path))
+        return error_reply(catalog.not_found(path))
 
     def _authorise(
         self, path: str, url_account: str, authorization: str | None
@@ -164,7 +181,17 @@ class EmulatorApp:
                 return self._reject(catalog.too_many_requests(), to, sender, delay, retry)
             message = self._record(parsed, admission.in_window)
         self._notify(CallOutcome(True, 201, None, message.sid, to, sender, message.mid))
+        self._schedule_callbacks(message, after=delay)
         return Reply(201, resource.message_json(message), delay=delay)
+
+    def _schedule_callbacks(self, message: RecordedMessage, after: float) -> None:
+        """Plan the callbacks from the moment the answer leaves (after its latency)."""
+        config = self._config
+        if self._callbacks is None or not config.callbacks.enabled or not message.status_callback:
+            return
+        rule = rule_for(message.to, config.callback_rules)
+        plan = plan_callbacks(config.callbacks, rule, self._rng)
+        self._callbacks.schedule(message, plan, config.callbacks, config.auth_token, after)
 
     def _record(self, request: CreateRequest, in_window: int) -> RecordedMessage:
         message = RecordedMessage(
@@ -194,7 +221,7 @@ class EmulatorApp:
     ) -> Reply:
         self.ledger.record_rejected(error)
         self._notify(CallOutcome(False, error.status, error.code, None, to, sender, None))
-        return _error(error, delay, headers)
+        return error_reply(error, delay, headers)
 
     def _notify(self, outcome: CallOutcome) -> None:
         if self._on_call is not None:
@@ -207,35 +234,5 @@ class EmulatorApp:
         if error is None and (message is None or message.account_sid != account):
             error = catalog.not_found(path)
         if error is not None or message is None:
-            return _error(error or catalog.not_found(path), delay)
+            return error_reply(error or catalog.not_found(path), delay)
         return Reply(200, resource.message_json(message), delay=delay)
-
-    def _control(self, method: str, path: str, body: bytes) -> Reply:
-        name = path.removeprefix(CONTROL_PREFIX).rstrip("/")
-        if method == "GET" and name == "messages":
-            return Reply(200, [m.to_json() for m in self.ledger.messages()])
-        if method == "GET" and name == "stats":
-            return Reply(200, self.ledger.stats().to_json())
-        if method == "GET" and name == "config":
-            return Reply(200, {**self._config.to_json(), **self.faults.to_json()})
-        if method == "GET" and name == "healthz":
-            return Reply(200, {"ok": True})
-        if method == "POST" and name == "reset":
-            self.reset()
-            return Reply(200, {"reset": True})
-        if method == "POST" and name == "config":
-            try:
-                config = self.configure(json.loads(body or b"{}"))
-            except (ValueError, ConfigError) as exc:
-                return Reply(400, {"error": str(exc)})
-            return Reply(200, {**config.to_json(), **self.faults.to_json()})
-        return Reply(404, {"error": f"no control endpoint {method} {path}"})
-
-
-def _error(
-    error: TwilioError, delay: float = 0.0, headers: Mapping[str, str] | None = None
-) -> Reply:
-    all_headers = dict(headers or {})
-    if error.status == 401:
-        all_headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-    return Reply(error.status, error.to_json(), all_headers, delay)

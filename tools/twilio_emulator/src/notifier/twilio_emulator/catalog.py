@@ -34,6 +34,24 @@ class TwilioError:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryError:
+    """An error a status callback reports (ErrorCode/ErrorMessage); no HTTP status of its own."""
+
+    code: int
+    message: str
+
+
+UNKNOWN_ERROR: Final = DeliveryError(30008, "Unknown error")
+"""What an `undelivered` WhatsApp message most often carries when the channel says no more."""
+OUTSIDE_WINDOW: Final = DeliveryError(
+    63016,
+    "Failed to send freeform message because you are outside the allowed window."
+    " If you are using WhatsApp, please use a Message Template.",
+)
+"""A free-form message outside the 24-hour window (twilio.com/docs/errors/63016)."""
+
+
 def authenticate() -> TwilioError:
     return TwilioError(401, 20003, "Authenticate")
 

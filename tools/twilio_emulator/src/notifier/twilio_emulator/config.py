@@ -1,4 +1,4 @@
-"""The emulator's settings (credentials, rate, latency), their dev defaults and runtime updates.
+"""The emulator's settings (credentials, rate, latency, callbacks), dev defaults, runtime updates.
 
 Pure: `parse_update` turns a `POST /_emulator/config` body into a checked `ConfigUpdate`;
 applying it is the app's job.
@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from notifier.twilio_emulator.callback_plan import (
+    CallbackConfigError,
+    CallbackRule,
+    CallbackSettings,
+)
 from notifier.twilio_emulator.faults import FaultRule, FaultRuleError
 
 DEFAULT_ACCOUNT_SID: Final = "AC" + "dec0de" + "0" * 24 + "01"
@@ -21,6 +26,7 @@ DEFAULT_AUTH_TOKEN: Final = "dev-auth-token-not-a-secret"
 ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
 SETTING_KEYS: Final = frozenset({"account_sid", "auth_token", "mps", "latency_ms", "jitter_ms"})
 FAULT_KEYS: Final = frozenset({"fail_next", "fail_to"})
+CALLBACK_KEYS: Final = frozenset({"callbacks", "callback_rules"})
 
 
 class ConfigError(ValueError):
@@ -37,6 +43,9 @@ class EmulatorConfig:
     """Added before every Messages API answer."""
     jitter_ms: int = 0
     """Up to this much more latency, uniformly random."""
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    callback_rules: Mapping[str, CallbackRule] = field(default_factory=dict)
+    """Per recipient (`whatsapp:+44...` or bare `+44...`): overrides of `callbacks`."""
 
     def __post_init__(self) -> None:
         if not ACCOUNT_SID.fullmatch(self.account_sid):
@@ -55,6 +64,8 @@ class EmulatorConfig:
             "mps": self.mps,
             "latency_ms": self.latency_ms,
             "jitter_ms": self.jitter_ms,
+            "callbacks": self.callbacks.to_json(),
+            "callback_rules": {to: rule.to_json() for to, rule in self.callback_rules.items()},
         }
 
 
@@ -71,15 +82,32 @@ def parse_update(current: EmulatorConfig, raw: object) -> ConfigUpdate:
     """Check a config request body against the current settings; raise ConfigError if bad."""
     if not isinstance(raw, Mapping):
         raise ConfigError("the config body must be a JSON object")
-    unknown = set(raw) - SETTING_KEYS - FAULT_KEYS
+    unknown = set(raw) - SETTING_KEYS - FAULT_KEYS - CALLBACK_KEYS
     if unknown:
         raise ConfigError(f"unknown config keys: {sorted(unknown)}")
-    settings = {key: raw[key] for key in SETTING_KEYS if key in raw}
+    settings: dict[str, object] = {key: raw[key] for key in SETTING_KEYS if key in raw}
     try:
-        config = dataclasses.replace(current, **settings)
+        if "callbacks" in raw:
+            settings["callbacks"] = current.callbacks.updated(raw["callbacks"])
+        if "callback_rules" in raw:
+            settings["callback_rules"] = _callback_rules(current, raw["callback_rules"])
+        config = dataclasses.replace(current, **settings)  # type: ignore[arg-type]
         return ConfigUpdate(config, _fail_next(raw.get("fail_next")), _fail_to(raw.get("fail_to")))
-    except (FaultRuleError, TypeError) as exc:
+    except (FaultRuleError, CallbackConfigError, TypeError) as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _callback_rules(current: EmulatorConfig, raw: object) -> dict[str, CallbackRule]:
+    """The current rules with `raw` merged in; a null rule removes that recipient's rule."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("callback_rules must map a To address to a rule (or null)")
+    rules = dict(current.callback_rules)
+    for to, rule in raw.items():
+        if rule is None:
+            rules.pop(str(to), None)
+        else:
+            rules[str(to)] = CallbackRule.from_json(rule)
+    return rules
 
 
 def _fail_next(raw: object) -> tuple[FaultRule, ...] | None:

@@ -1,6 +1,7 @@
 """The record of every accepted call and the counts tests and benchmarks read back.
 
 Thread-safe (one lock). Owns no policy: the app decides what is accepted or rejected.
+Status callbacks are recorded in its `callbacks` log and reported with the same stats.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from notifier.twilio_emulator.callback_log import CallbackLog, CallbackStats
 from notifier.twilio_emulator.catalog import TwilioError
 
 
@@ -75,6 +77,7 @@ class LedgerStats:
     duplicate_mids: Mapping[str, int]
     """mid -> times accepted, only for mids accepted more than once."""
     senders: Mapping[str, SenderStats]
+    callbacks: CallbackStats = field(default_factory=CallbackStats)
 
     @property
     def peak_per_second(self) -> int:
@@ -99,6 +102,7 @@ class LedgerStats:
                 }
                 for sender, s in self.senders.items()
             },
+            "callbacks": self.callbacks.to_json(),
         }
 
 
@@ -113,6 +117,7 @@ class Ledger:
         self._throttled = 0
         self._mids: Counter[str] = Counter()
         self._senders: dict[str, SenderStats] = {}
+        self.callbacks = CallbackLog()
 
     def record_accepted(self, message: RecordedMessage, in_window: int) -> None:
         """Keep `message`; `in_window` is its sender's count in the window it closed."""
@@ -155,6 +160,7 @@ class Ledger:
                 duplicates=sum(n - 1 for n in duplicate_mids.values()),
                 duplicate_mids=duplicate_mids,
                 senders=dict(self._senders),
+                callbacks=self.callbacks.stats(),
             )
 
     def reset(self) -> None:
@@ -165,3 +171,4 @@ class Ledger:
             self._throttled = 0
             self._mids.clear()
             self._senders.clear()
+        self.callbacks.reset()

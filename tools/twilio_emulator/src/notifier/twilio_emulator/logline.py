@@ -1,4 +1,4 @@
-"""JSON log lines for the emulator's CLI: one per create call, phone numbers masked.
+"""JSON log lines for the emulator's CLI: one per create call and failed callback, numbers masked.
 
 Self-contained on purpose: the emulator is a dev tool and declares no dependency on our libs.
 """
@@ -16,8 +16,14 @@ from notifier.twilio_emulator.app import CallOutcome
 
 PHONE: Final = re.compile(r"(?<![0-9A-Za-z])\+?[0-9]{6,15}(?![0-9A-Za-z])")
 SERVICE = "twilio-emulator"
-CONTEXT_FIELDS: Final = ("status", "code", "twilio_sid", "to", "sender", "message_id")
-STARTUP_FIELDS: Final = ("url", "account_sid", "auth_token", "mps", "latency_ms", "jitter_ms")
+CONTEXT_FIELDS: Final = (
+    *("status", "code", "twilio_sid", "to", "sender", "message_id"),
+    *("callback", "http_status", "attempts", "reason"),
+)
+STARTUP_FIELDS: Final = (
+    *("url", "account_sid", "auth_token", "mps", "latency_ms", "jitter_ms"),
+    *("callbacks", "callback_rules"),
+)
 """`auth_token` is passed by main only when it is the public dev token."""
 call_log = logging.getLogger("notifier.twilio_emulator.calls")
 

@@ -1,7 +1,7 @@
 """HTTP plumbing and lifecycle: a threaded HTTP/1.1 keep-alive server around `EmulatorApp`.
 
 `EmulatorServer` is the in-process API for tests and benchmarks (start/stop, ledger reads,
-config and fault injection); what gets answered is decided in `app`.
+config, fault injection, status callbacks); what gets answered is decided in `app`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,20 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from notifier.twilio_emulator import catalog
-from notifier.twilio_emulator.app import CallOutcome, EmulatorApp, Reply
+from notifier.twilio_emulator.app import CallOutcome, EmulatorApp
+from notifier.twilio_emulator.callback_log import CallbackRecord
+from notifier.twilio_emulator.callback_plan import CallbackRule, CallbackSettings
 from notifier.twilio_emulator.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, EmulatorConfig
+from notifier.twilio_emulator.dispatcher import CallbackDispatcher
 from notifier.twilio_emulator.faults import FaultRule
-from notifier.twilio_emulator.ledger import LedgerStats, RecordedMessage
+from notifier.twilio_emulator.ledger import Ledger, LedgerStats, RecordedMessage
+from notifier.twilio_emulator.reply import Reply
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -132,9 +136,20 @@ class EmulatorServer:
         latency_ms: int = 0,
         jitter_ms: int = 0,
         on_call: Callable[[CallOutcome], None] | None = None,
+        callbacks: CallbackSettings | bool = True,
+        callback_rules: Mapping[str, CallbackRule] | None = None,
+        callback_workers: int = 4,
     ) -> None:
-        config = EmulatorConfig(account_sid, auth_token, mps, latency_ms, jitter_ms)
-        self.app = EmulatorApp(config, on_call=on_call)
+        """`callbacks`: post status callbacks (True: the realistic defaults), or how to."""
+        if not isinstance(callbacks, CallbackSettings):
+            callbacks = CallbackSettings(enabled=callbacks)
+        rules = dict(callback_rules or {})
+        config = EmulatorConfig(
+            account_sid, auth_token, mps, latency_ms, jitter_ms, callbacks, rules
+        )
+        ledger = Ledger()
+        self._dispatcher = CallbackDispatcher(ledger.callbacks, workers=callback_workers)
+        self.app = EmulatorApp(config, on_call=on_call, ledger=ledger, callbacks=self._dispatcher)
         self._address = (host, port)
         self._stopping = threading.Event()
         self._httpd: _HttpServer | None = None
@@ -146,6 +161,7 @@ class EmulatorServer:
             raise RuntimeError("emulator already started")
         self._stopping.clear()
         self._httpd = _HttpServer(self._address, self.app, self._stopping)
+        self._dispatcher.start()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -165,6 +181,7 @@ class EmulatorServer:
         httpd.close_connections()
         httpd.server_close()
         thread.join()
+        self._dispatcher.stop()
         self._httpd = self._thread = None
 
     def __enter__(self) -> EmulatorServer:
@@ -201,9 +218,18 @@ class EmulatorServer:
     def stats(self) -> LedgerStats:
         return self.app.ledger.stats()
 
+    def callbacks(self) -> list[CallbackRecord]:
+        """Status callbacks with an outcome (posted, failed or skipped), oldest first."""
+        return self.app.ledger.callbacks.records()
+
     def configure(self, **settings: object) -> EmulatorConfig:
-        """Change settings at runtime (`mps=`, `latency_ms=`, ...), as `POST /_emulator/config`."""
+        """Change settings at runtime (`mps=`, `callbacks={"mode": "failed"}`, ...), as
+        `POST /_emulator/config`."""
         return self.app.configure(settings)
+
+    def set_callback_rule(self, to: str, rule: CallbackRule | None) -> None:
+        """Callbacks for `to` follow `rule` (mode, shuffle, duplicate); None removes it."""
+        self.app.configure({"callback_rules": {to: rule.to_json() if rule else None}})
 
     def fail_next(self, *rules: FaultRule) -> None:
         """Replace the queue of one-shot faults for the next create calls."""
