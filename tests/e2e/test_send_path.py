@@ -49,3 +49,29 @@ def test_a_template_message_reaches_twilio_and_its_sid_is_recorded(stack: Stack)
         message_id,
     )
     assert history == [("QUEUED", "gateway"), ("SENDING", "sender")]
+
+
+def test_twilio_callbacks_take_a_message_to_read_through_the_webhook(stack: Stack) -> None:
+    with grpc.insecure_channel(stack.grpc_target) as channel:
+        stub = whatsapp_pb2_grpc.WhatsAppServiceStub(channel)
+        reply = stub.SendTemplateMessage(
+            whatsapp_pb2.SendTemplateMessageRequest(
+                phone_number="+447700900456",
+                template_id="delivery_confirmation",
+                parameters={"order_id": "ORD-10"},
+                order_id="ORD-10",
+            ),
+            timeout=5,
+        )
+    message_id = reply.message_id
+    wait_until(lambda: stack.status_of(message_id) == "READ", timeout=30,
+               message="message never reached READ")  # fmt: skip
+    history = stack.query(
+        "SELECT status, source FROM message_status_history WHERE message_id = %s "
+        "ORDER BY occurred_at",
+        message_id,
+    )
+    assert [status for status, _ in history] == ["QUEUED", "SENDING", "SENT", "DELIVERED", "READ"]
+    assert {source for status, source in history if status in ("SENT", "DELIVERED", "READ")} == {
+        "twilio"
+    }
