@@ -27,8 +27,11 @@ def test_a_template_message_reaches_twilio_and_its_sid_is_recorded(stack: Stack)
             timeout=5,
         )
         message_id = reply.message_id
-        wait_until(lambda: stack.status_of(message_id) == "SENDING", timeout=30,
-                   message="message never reached SENDING")  # fmt: skip
+        # Twilio's callbacks follow within milliseconds, so the message may already be
+        # past SENDING when we look: wait for the SID instead.
+        wait_until(lambda: stack.query("SELECT twilio_sid FROM messages WHERE id = %s",
+                                       message_id)[0][0], timeout=30,
+                   message="no Twilio SID recorded")  # fmt: skip
         got = stub.GetMessage(whatsapp_pb2.GetMessageRequest(message_id=message_id), timeout=5)
 
     [call] = [m for m in stack.emulator.messages() if m.mid == str(message_id)]
@@ -41,14 +44,14 @@ def test_a_template_message_reaches_twilio_and_its_sid_is_recorded(stack: Stack)
     assert call.content_variables == {"1": "ORD-9", "2": "TRK-1", "3": "Friday"}
     assert call.status_callback.endswith(f"/webhook/status?mid={message_id}")
 
-    assert got.message.status == whatsapp_pb2.SENDING
+    assert got.message.status != whatsapp_pb2.QUEUED
     assert got.message.twilio_sid == call.sid
     history = stack.query(
         "SELECT status, source FROM message_status_history WHERE message_id = %s "
         "ORDER BY occurred_at",
         message_id,
     )
-    assert history == [("QUEUED", "gateway"), ("SENDING", "sender")]
+    assert history[:2] == [("QUEUED", "gateway"), ("SENDING", "sender")]
 
 
 def test_twilio_callbacks_take_a_message_to_read_through_the_webhook(stack: Stack) -> None:

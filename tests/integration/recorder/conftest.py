@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from notifier.common.db import Database
-from notifier.recorder.store import StatusStore
+from notifier.recorder.store import EventStore
 from tests.integration.recorder.message_rows import Messages
 
 
@@ -24,18 +24,18 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def store(database: Database) -> StatusStore:
-    return StatusStore(database)
+def store(database: Database) -> EventStore:
+    return EventStore(database)
 
 
 @pytest.fixture
-def store_factory(database_url: str) -> Iterator[Callable[[], StatusStore]]:
+def store_factory(database_url: str) -> Iterator[Callable[[], EventStore]]:
     """Stores on databases pools of their own, as two recorder replicas would have."""
     pools: list[Database] = []
 
-    def make() -> StatusStore:
+    def make() -> EventStore:
         pools.append(Database(database_url, "recorder-tests", max_connections=2))
-        return StatusStore(pools[-1])
+        return EventStore(pools[-1])
 
     yield make
     for pool in pools:

@@ -1,4 +1,5 @@
-"""Messages inserted straight into the test database (as the gateway would), and read back."""
+"""Messages inserted straight into the test database (as the gateway would), inbound
+messages as the webhook would publish them, and what the recorder made of both."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2
 
 from notifier.common.domain.ids import MessageId, TwilioSid
-from notifier.common.domain.messages import Source, StatusChange
+from notifier.common.domain.messages import InboundMessage, Source, StatusChange
 from notifier.common.domain.status import MessageStatus
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -26,6 +28,31 @@ class Row:
 
 def new_sid() -> TwilioSid:
     return TwilioSid("SM" + secrets.token_hex(16))
+
+
+def new_number() -> str:
+    """A fresh E.164 number, so tests sharing a database never share a customer."""
+    return "+4477" + "".join(secrets.choice("0123456789") for _ in range(9))
+
+
+def inbound(
+    phone: str,
+    body: str = "Where is my parcel?",
+    *,
+    at: float = 0,
+    sid: str | None = None,
+    opt_out_type: str | None = None,
+    **fields: object,
+) -> InboundMessage:
+    return InboundMessage(
+        twilio_sid=TwilioSid(sid) if sid else new_sid(),
+        from_number=phone,
+        to_number="+14155238886",
+        received_at=T0 + timedelta(seconds=at),
+        body=body,
+        opt_out_type=opt_out_type,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def event(
@@ -55,7 +82,10 @@ class Messages:
     def __init__(self, url: str) -> None:
         self._url = url
 
-    def _query(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        return self._query(sql, params)
+
+    def _query(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         conn = psycopg2.connect(self._url, connect_timeout=5)
         try:
             with conn, conn.cursor() as cur:
@@ -73,6 +103,50 @@ class Messages:
             (count,),
         )
         return sorted(int(str(r[0])) for r in rows)
+
+    def create_to(
+        self,
+        phone: str,
+        *,
+        order_id: str | None = None,
+        customer_id: str | None = None,
+        ago: float = 0,
+        body: str | None = None,
+    ) -> int:
+        """One message to `phone` created `ago` seconds before now: a template message,
+        or a session message when `body` is given."""
+        [(message_id,)] = self._query(
+            "INSERT INTO messages (phone_number, template_id, content_sid, body, order_id,"
+            " customer_id, created_at)"
+            " SELECT %s, CASE WHEN %s IS NULL THEN name END,"
+            " CASE WHEN %s IS NULL THEN content_sid END, %s, %s, %s,"
+            " now() - make_interval(secs => %s)"
+            " FROM templates WHERE name = 'order_confirmation' RETURNING id",
+            (phone, body, body, body, order_id, customer_id, ago),
+        )
+        return int(message_id)
+
+    def inbound_rows(self, phone: str) -> list[dict[str, Any]]:
+        """The number's inbound messages as stored, oldest first."""
+        conn = psycopg2.connect(self._url, connect_timeout=5)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "SELECT * FROM inbound_messages WHERE phone_number = %s"
+                    " ORDER BY received_at, id",
+                    (phone,),
+                )
+                names = [d[0] for d in cur.description or ()]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def opt_out(self, phone: str) -> tuple[bool, str] | None:
+        """(opted_out, keyword) of the number, None when it never sent a keyword."""
+        rows = self._query(
+            "SELECT opted_out, keyword FROM opt_outs WHERE phone_number = %s", (phone,)
+        )
+        return (bool(rows[0][0]), str(rows[0][1])) if rows else None
 
     def row(self, message_id: int) -> Row:
         return self.rows([message_id])[message_id]

@@ -13,22 +13,28 @@ from prometheus_client import CollectorRegistry
 
 from notifier.common.config import KafkaSettings, Topics
 from notifier.common.db import Database
-from notifier.common.domain.messages import Source, StatusChange
+from notifier.common.domain.messages import Event, Source, StatusChange
 from notifier.common.domain.status import MessageStatus as S
 from notifier.common.errors import PermanentError, TransientError
 from notifier.common.kafka import DLQ_REASON_HEADER, make_consumer, make_producer
 from notifier.common.lifecycle import StopFlag
-from notifier.common.payloads import encode_status_change
-from notifier.recorder.applier import BatchApplier, StatusSink
+from notifier.common.payloads import encode_inbound_message, encode_status_change
+from notifier.recorder.applier import BatchApplier, EventSink
 from notifier.recorder.batcher import BatchPolicy
 from notifier.recorder.consumer import LoopConfig, RecorderLoop
 from notifier.recorder.deadletter import DeadLetters
 from notifier.recorder.metrics import RecorderMetrics
 from notifier.recorder.report import BatchReport
-from notifier.recorder.store import ApplyResult, StatusStore
+from notifier.recorder.store import ApplyResult, EventStore
 from tests.fixtures.kafka import consumer_config, producer_config
 from tests.fixtures.waiting import random_suffix, wait_until
-from tests.integration.recorder.message_rows import Messages, event, new_sid
+from tests.integration.recorder.message_rows import (
+    Messages,
+    event,
+    inbound,
+    new_number,
+    new_sid,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +78,7 @@ def running_recorder(
     topology: Topology,
     database_url: str,
     policy: BatchPolicy = FAST,
-    sink: Callable[[StatusStore], StatusSink] = lambda store: store,
+    sink: Callable[[EventStore], EventSink] = lambda store: store,
 ) -> Iterator[Running]:
     """The recorder loop on a thread, as main wires it; stopped (gracefully) on exit."""
     db = Database(database_url, "recorder-loop-test", max_connections=2)
@@ -83,7 +89,7 @@ def running_recorder(
     dead_letters = DeadLetters(producer, topology.dead_letter, metrics)
     loop = RecorderLoop(
         make_consumer(topology.kafka, topology.group, "recorder-test"),
-        BatchApplier(sink(StatusStore(db)), dead_letters),
+        BatchApplier(sink(EventStore(db)), dead_letters),
         dead_letters,
         BatchReport(metrics),
         LoopConfig(topology.events, policy, grace_seconds=5.0, max_poll_wait=0.1),
@@ -189,15 +195,36 @@ def test_events_from_kafka_end_in_the_furthest_status_with_history_once(
     assert committed_offset(topology) == 5 * len(ids)
 
 
+def test_inbound_messages_from_kafka_are_recorded_once_and_counted(
+    topology: Topology, database_url: str, messages: Messages
+) -> None:
+    phone = new_number()
+    messages.create_to(phone, order_id="ORD-55", customer_id="CUST-5")
+    reply, stop = inbound(phone, "Is it coming today?", at=1), inbound(phone, "STOP", at=2)
+    records = [encode_inbound_message(m) for m in (reply, stop, reply)]  # one redelivered
+    produce(topology, records, key=phone.encode())
+    with running_recorder(topology, database_url) as recorder:
+        wait_until(lambda: messages.opt_out(phone) == (True, "STOP"), timeout=20,
+                   message="the opt-out recorded")  # fmt: skip
+        assert recorder.metric("notifier_recorder_inbound_recorded_total") == 2
+        assert recorder.metric("notifier_recorder_opt_outs_total", change="opt_out") == 1
+    rows = messages.inbound_rows(phone)
+    assert [(r["body"], r["order_id"], r["customer_id"]) for r in rows] == [
+        ("Is it coming today?", "ORD-55", "CUST-5"),
+        ("STOP", "ORD-55", "CUST-5"),
+    ]
+    assert committed_offset(topology) == 3
+
+
 class RejectingSink:
     """The real store behind a PostgreSQL that rejects every batch holding one message's events."""
 
-    def __init__(self, store: StatusStore, poison: int) -> None:
+    def __init__(self, store: EventStore, poison: int) -> None:
         self._store = store
         self._poison = poison
 
-    def apply(self, changes: Sequence[StatusChange]) -> ApplyResult:
-        if any(c.message_id == self._poison for c in changes):
+    def apply(self, changes: Sequence[Event]) -> ApplyResult:
+        if any(isinstance(c, StatusChange) and c.message_id == self._poison for c in changes):
             raise PermanentError("value too long for type character varying(34)")
         return self._store.apply(changes)
 
@@ -209,7 +236,7 @@ def test_unusable_events_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     produce(topology, [b"\xff\x00 not protobuf", b""], key=b"garbage")
     produce_changes(topology, [event(poison, S.SENT), event(good, S.SENT)])
 
-    def sink(store: StatusStore) -> StatusSink:
+    def sink(store: EventStore) -> EventSink:
         return RejectingSink(store, poison)
 
     with running_recorder(topology, database_url, sink=sink) as recorder:
@@ -258,12 +285,12 @@ def test_a_restart_resumes_after_the_commit_and_redelivered_events_change_nothin
 class FlakySink:
     """The real store behind a PostgreSQL that is down for the first `failures` batches."""
 
-    def __init__(self, store: StatusStore, failures: int) -> None:
+    def __init__(self, store: EventStore, failures: int) -> None:
         self._store = store
         self.failures = failures
         self.calls = 0
 
-    def apply(self, changes: Sequence[StatusChange]) -> ApplyResult:
+    def apply(self, changes: Sequence[Event]) -> ApplyResult:
         self.calls += 1
         if self.failures:
             self.failures -= 1
@@ -278,7 +305,7 @@ def test_a_database_outage_holds_the_batch_and_retries_until_it_applies(
     produce_changes(topology, journeys(ids))
     flaky: list[FlakySink] = []
 
-    def sink(store: StatusStore) -> StatusSink:
+    def sink(store: EventStore) -> EventSink:
         flaky.append(FlakySink(store, failures=2))
         return flaky[0]
 

@@ -1,4 +1,4 @@
-"""StatusStore against a real PostgreSQL: statuses only move forward, history once per status."""
+"""EventStore against a real PostgreSQL: statuses only move forward, history once per status."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from notifier.common.domain.messages import Source, StatusChange
 from notifier.common.domain.status import MessageStatus as S
 from notifier.common.errors import TransientError
-from notifier.recorder.store import ApplyResult, IgnoreReason, StatusStore
+from notifier.recorder.store import ApplyResult, EventStore, IgnoreReason
 from tests.integration.recorder.message_rows import Messages, Row, event, new_sid
 
 pytestmark = pytest.mark.integration
 
 
 def test_out_of_order_events_in_one_batch_end_in_the_furthest_status(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     sid = new_sid()
@@ -39,7 +39,7 @@ def test_out_of_order_events_in_one_batch_end_in_the_furthest_status(
     }
 
 
-def test_applying_a_batch_again_changes_nothing(store: StatusStore, messages: Messages) -> None:
+def test_applying_a_batch_again_changes_nothing(store: EventStore, messages: Messages) -> None:
     ids = messages.create(3)
     batch = [event(i, s, sid=f"SM{i:032x}" if s is S.SENDING else None) for i in ids
              for s in (S.SENDING, S.SENT, S.DELIVERED)]  # fmt: skip
@@ -53,7 +53,7 @@ def test_applying_a_batch_again_changes_nothing(store: StatusStore, messages: Me
 
 
 def test_read_is_never_overwritten_by_a_late_sent_or_delivered(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     for status in (S.READ, S.SENT, S.DELIVERED, S.SENDING, S.QUEUED):
@@ -64,7 +64,7 @@ def test_read_is_never_overwritten_by_a_late_sent_or_delivered(
 
 
 def test_failed_keeps_its_code_and_message_and_nothing_moves_it_after(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     store.apply([event(mid, S.SENT)])
@@ -76,7 +76,7 @@ def test_failed_keeps_its_code_and_message_and_nothing_moves_it_after(
 
 
 def test_undelivered_after_delivered_is_kept_with_its_code(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     store.apply([event(mid, S.DELIVERED)])
@@ -85,7 +85,7 @@ def test_undelivered_after_delivered_is_kept_with_its_code(
 
 
 def test_callbacks_that_name_only_a_sid_are_applied_to_its_message(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     stored, same_batch = messages.create(2)
     sid_stored, sid_batch = new_sid(), new_sid()
@@ -105,7 +105,7 @@ def test_callbacks_that_name_only_a_sid_are_applied_to_its_message(
 
 
 def test_a_sending_result_after_a_later_callback_still_records_the_sid(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     sid = new_sid()
@@ -120,7 +120,7 @@ def test_a_sending_result_after_a_later_callback_still_records_the_sid(
 
 
 def test_unknown_ids_and_sids_are_ignored_without_failing_the_batch(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     unknown_id, unknown_sid = 2**62, new_sid()
@@ -137,7 +137,7 @@ def test_unknown_ids_and_sids_are_ignored_without_failing_the_batch(
 
 
 def test_a_sid_that_belongs_to_another_message_is_not_copied(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     first, second = messages.create(2)
     sid = new_sid()
@@ -153,7 +153,7 @@ def test_a_sid_that_belongs_to_another_message_is_not_copied(
     ['say "hi"', "back\\slash", "{braces},comma", "NULL", "", "  spaced  ", "ünïcødé ✓"],
 )
 def test_error_text_is_stored_exactly_as_received(
-    store: StatusStore, messages: Messages, text: str
+    store: EventStore, messages: Messages, text: str
 ) -> None:
     [mid] = messages.create()
     store.apply([event(mid, S.UNDELIVERED, code=30008, text=text)])
@@ -161,14 +161,14 @@ def test_error_text_is_stored_exactly_as_received(
 
 
 def test_text_with_nul_characters_is_stored_without_them(
-    store: StatusStore, messages: Messages
+    store: EventStore, messages: Messages
 ) -> None:
     [mid] = messages.create()
     store.apply([event(mid, S.FAILED, code=30007, text="carrier\x00 filtered")])
     assert messages.row(mid) == Row(S.FAILED, None, 30007, "carrier filtered")
 
 
-def _apply_retrying(store: StatusStore, batch: Sequence[StatusChange]) -> ApplyResult:
+def _apply_retrying(store: EventStore, batch: Sequence[StatusChange]) -> ApplyResult:
     # Two writers locking the same rows may deadlock; PostgreSQL aborts one and
     # the recorder retries it as a TransientError, as this does.
     for _ in range(20):
@@ -188,7 +188,7 @@ def _apply_retrying(store: StatusStore, batch: Sequence[StatusChange]) -> ApplyR
     ],
 )
 def test_the_sql_guard_holds_when_two_stores_race(
-    store_factory: Callable[[], StatusStore],
+    store_factory: Callable[[], EventStore],
     messages: Messages,
     one: S,
     other: S,
@@ -202,12 +202,12 @@ def test_the_sql_guard_holds_when_two_stores_race(
         assert messages.history_rows(ids) == 2 * len(ids)
 
 
-def _race(stores: list[StatusStore], batches: list[list[StatusChange]]) -> None:
+def _race(stores: list[EventStore], batches: list[list[StatusChange]]) -> None:
     """Applies each batch with its own store, both starting at the same moment."""
     start = threading.Barrier(len(stores))
     errors: list[BaseException] = []
 
-    def run(store: StatusStore, batch: list[StatusChange]) -> None:
+    def run(store: EventStore, batch: list[StatusChange]) -> None:
         try:
             start.wait(timeout=10)
             _apply_retrying(store, batch)

@@ -83,6 +83,55 @@ class Rows:
             conn.close()
         return commands
 
+    def insert_session(self, to: str, body: str) -> SendCommand:
+        """A session message (free-form text, no template), QUEUED."""
+        conn = psycopg2.connect(self._url, connect_timeout=5)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO messages (phone_number, body) VALUES (%s, %s) RETURNING id",
+                    (to, body),
+                )
+                row = cur.fetchone()
+                assert row is not None
+        finally:
+            conn.close()
+        return SendCommand(
+            message_id=MessageId(row[0]),
+            to=to,
+            template_id="",
+            content_sid=None,
+            content_variables={},
+            accepted_at=datetime.now(UTC),
+            body=body,
+        )
+
+    def set_opt_out(self, phone: str, opted_out: bool, keyword: str) -> None:
+        """Records an opt-out change as the recorder would after an inbound STOP/START."""
+        conn = psycopg2.connect(self._url, connect_timeout=5)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO opt_outs (phone_number, opted_out, keyword, changed_at)"
+                    " VALUES (%s, %s, %s, now()) ON CONFLICT (phone_number) DO UPDATE SET"
+                    " opted_out = EXCLUDED.opted_out, keyword = EXCLUDED.keyword,"
+                    " changed_at = EXCLUDED.changed_at",
+                    (phone, opted_out, keyword),
+                )
+        finally:
+            conn.close()
+
+    def status_of(self, message_id: int) -> str:
+        conn = psycopg2.connect(self._url, connect_timeout=5)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT status FROM messages WHERE id = %s", (message_id,))
+                row = cur.fetchone()
+                assert row is not None
+                return str(row[0])
+        finally:
+            conn.close()
+
 
 class Commands:
     """Produces send commands (or any bytes) to the outbound topic, keyed by recipient."""
@@ -118,7 +167,8 @@ class TopicReader:
         return self.records
 
     def events(self) -> list[StatusChange]:
-        return [decode_event(record.value() or b"") for record in self.poll()]
+        decoded = [decode_event(record.value() or b"") for record in self.poll()]
+        return [e for e in decoded if isinstance(e, StatusChange)]
 
     def events_for(
         self, message_id: int, count: int = 1, timeout: float = 15

@@ -29,6 +29,50 @@ def test_send_command_round_trips() -> None:
     assert decode_send_command(encode_send_command(command)) == command
 
 
+def test_a_session_command_round_trips_with_its_body_and_no_content_sid() -> None:
+    command = SendCommand(
+        message_id=MessageId(43),
+        to="+447700900123",
+        template_id="",
+        content_sid=None,
+        content_variables={},
+        accepted_at=AT,
+        body="Your driver is 5 minutes away.",
+    )
+    decoded = decode_send_command(encode_send_command(command))
+    assert decoded == command
+    assert decoded.is_session and decoded.content_sid is None
+
+
+def test_a_template_command_has_no_body() -> None:
+    command = SendCommand(MessageId(1), "+447700900123", "t", "HX" + "a" * 32, {}, AT)
+    decoded = decode_send_command(encode_send_command(command))
+    assert (decoded.body, decoded.is_session) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"content_sid": "HX1", "body": "hi"}, "sets both content_sid and body"),
+        ({}, "needs content_sid \\(template\\) or body"),
+        ({"body": "hi", "content_variables": {"1": "x"}}, "content_variables are for templates"),
+    ],
+)
+def test_a_command_must_be_exactly_one_of_template_and_session(
+    fields: dict[str, object], reason: str
+) -> None:
+    data = events_pb2.SendCommand(message_id=1, to="+447700900123", **fields)  # type: ignore[arg-type]
+    with pytest.raises(PayloadError, match=reason):
+        decode_send_command(data.SerializeToString())
+
+
+def test_the_domain_command_refuses_neither_or_both_kinds() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        SendCommand(MessageId(1), "+447700900123", "t", None, {}, AT)
+    with pytest.raises(ValueError, match="exactly one"):
+        SendCommand(MessageId(1), "+447700900123", "t", "HX1", {}, AT, body="hi")
+
+
 @pytest.mark.parametrize("source", [Source.SENDER, Source.TWILIO])
 def test_status_changes_round_trip_through_the_envelope(source: Source) -> None:
     change = StatusChange(

@@ -12,7 +12,7 @@ from notifier.common.domain.messages import SendCommand, StatusChange
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import TransientError
 from notifier.sender.pacer import Lease
-from notifier.sender.service import Accepted
+from notifier.sender.service import Accepted, MessageState
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -64,12 +64,19 @@ class FakeStatuses:
     statuses: dict[int, MessageStatus] = field(default_factory=dict)
     default: MessageStatus | None = MessageStatus.QUEUED
     failures: int = 0
+    # message id -> the keyword its recipient opted out with
+    opted_out: dict[int, str] = field(default_factory=dict)
+    checks: int = 0
 
-    def status_of(self, message_id: MessageId) -> MessageStatus | None:
+    def state_of(self, message_id: MessageId) -> MessageState | None:
+        self.checks += 1
         if self.failures:
             self.failures -= 1
             raise TransientError("PostgreSQL unavailable")
-        return self.statuses.get(message_id, self.default)
+        status = self.statuses.get(message_id, self.default)
+        if status is None:
+            return None
+        return MessageState(status, opted_out_by=self.opted_out.get(message_id))
 
 
 @dataclass

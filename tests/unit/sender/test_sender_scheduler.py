@@ -14,13 +14,19 @@ from typing import Any
 
 import pytest
 
+from notifier.common.domain.messages import SendCommand
 from notifier.common.domain.status import MessageStatus
 from notifier.sender.classify import RetryPolicy
 from notifier.sender.pacer import SlotPacer
 from notifier.sender.ratelimit import RecipientBuckets
 from notifier.sender.recipients import PartitionKey, RecipientQueues
 from notifier.sender.scheduler import Scheduler
-from notifier.sender.service import PermanentApiError, SendService, TransientApiError
+from notifier.sender.service import (
+    Accepted,
+    PermanentApiError,
+    SendService,
+    TransientApiError,
+)
 from tests.fixtures.waiting import wait_until
 from tests.unit.sender.sender_fakes import (
     FakeLeaser,
@@ -129,6 +135,36 @@ def test_a_message_that_left_queued_is_skipped_without_a_call(
     h.wait_done(2)
     assert h.api.calls == []
     assert h.sink.events == []
+
+
+def test_a_recipient_who_opted_out_while_the_message_waited_gets_failed_and_no_call(
+    make: Make,
+) -> None:
+    h = make()
+    h.statuses.opted_out[7] = "STOP"
+    h.submit(7)
+    h.submit(8, to="+447700900002")
+    h.wait_done(2)
+    assert [c.message_id for c, _, _ in h.api.calls] == [8]
+    [failed] = [e for e in h.sink.events if e.message_id == 7]
+    assert (failed.status, failed.error_code, failed.attempts) == (MessageStatus.FAILED, 21610, 0)
+    assert failed.error_message is not None and "opted out (STOP)" in failed.error_message
+
+
+def test_an_opt_out_during_a_retry_backoff_stops_the_retry(make: Make) -> None:
+    h = make(errors=[TransientApiError("boom", reason="server_error", http_status=500)])
+    original = h.api.create
+
+    def create_then_opt_out(cmd: SendCommand, url: str) -> Accepted:
+        h.statuses.opted_out[cmd.message_id] = "UNSUBSCRIBE"  # lands during the backoff
+        return original(cmd, url)
+
+    h.api.create = create_then_opt_out  # type: ignore[method-assign]
+    h.submit(1)
+    h.wait_done(1)
+    assert len(h.api.calls) == 1
+    [event] = h.sink.events
+    assert (event.status, event.error_code, event.attempts) == (MessageStatus.FAILED, 21610, 1)
 
 
 def test_a_transient_error_is_retried_then_sent(make: Make) -> None:

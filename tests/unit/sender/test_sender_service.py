@@ -40,6 +40,21 @@ def test_only_queued_messages_are_sent() -> None:
     assert svc.check(command(3)) == Skipped("already_handled")
 
 
+def test_a_recipient_who_opted_out_fails_the_message_with_21610_before_any_call() -> None:
+    svc, api, _ = service(FakeStatuses(opted_out={4: "STOP"}))
+    assert svc.check(command(4)) == Failed(
+        21610, "not sent: the recipient opted out (STOP) after the message was accepted"
+    )
+    assert svc.check(command(5)) is None
+    assert api.calls == []
+
+
+def test_a_message_that_left_queued_is_skipped_even_if_its_recipient_opted_out() -> None:
+    statuses = FakeStatuses(statuses={4: MessageStatus.SENDING}, opted_out={4: "STOP"})
+    svc, _, _ = service(statuses)
+    assert svc.check(command(4)) == Skipped("already_handled")
+
+
 def test_an_unknown_message_is_skipped() -> None:
     svc, _, _ = service(FakeStatuses(default=None))
     assert svc.check(command(9)) == Skipped("unknown_message")

@@ -6,15 +6,26 @@ reason, which consumers put on the dead-letter topic.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from notifier.common.domain.ids import MessageId, TwilioSid
-from notifier.common.domain.messages import InboundMessage, SendCommand, Source, StatusChange
+from notifier.common.domain.messages import (
+    Event,
+    InboundMessage,
+    SendCommand,
+    Source,
+    StatusChange,
+)
 from notifier.common.domain.status import MessageStatus
 from notifier.common.pb import events_pb2, whatsapp_pb2
+
+# The form domain.phone.normalise_e164 produces; payloads come from our own processes,
+# so the form is checked, not re-parsed.
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 class PayloadError(ValueError):
@@ -53,14 +64,16 @@ def encode_send_command(command: SendCommand) -> bytes:
         message_id=command.message_id,
         to=command.to,
         template_id=command.template_id,
-        content_sid=command.content_sid,
+        content_sid=command.content_sid or "",
         content_variables=dict(command.content_variables),
+        body=command.body or "",
     )
     pb.accepted_at.CopyFrom(timestamp_to_pb(command.accepted_at))
     return pb.SerializeToString()
 
 
 def decode_send_command(data: bytes) -> SendCommand:
+    """A template command (content_sid) or a session command (body), never both."""
     pb = events_pb2.SendCommand()
     try:
         pb.ParseFromString(data)
@@ -70,15 +83,20 @@ def decode_send_command(data: bytes) -> SendCommand:
         raise PayloadError("SendCommand.message_id must be positive")
     if not pb.to.startswith("+"):
         raise PayloadError("SendCommand.to must be an E.164 number")
-    if not pb.content_sid:
-        raise PayloadError("SendCommand.content_sid is empty")
+    if pb.content_sid and pb.body:
+        raise PayloadError("SendCommand sets both content_sid and body; set exactly one")
+    if not pb.content_sid and not pb.body:
+        raise PayloadError("SendCommand needs content_sid (template) or body (session message)")
+    if pb.body and pb.content_variables:
+        raise PayloadError("SendCommand.content_variables are for templates, not a body")
     return SendCommand(
         message_id=MessageId(pb.message_id),
         to=pb.to,
         template_id=pb.template_id,
-        content_sid=pb.content_sid,
+        content_sid=pb.content_sid or None,
         content_variables=dict(pb.content_variables),
         accepted_at=timestamp_from_pb(pb.accepted_at),
+        body=pb.body or None,
     )
 
 
@@ -124,8 +142,8 @@ def encode_inbound_message(message: InboundMessage) -> bytes:
     return event.SerializeToString()
 
 
-def decode_event(data: bytes) -> StatusChange:
-    """Decodes an events-topic envelope into the status change it carries."""
+def decode_event(data: bytes) -> Event:
+    """Decodes an events-topic envelope into the status change or inbound message it carries."""
     event = events_pb2.Event()
     try:
         event.ParseFromString(data)
@@ -144,7 +162,36 @@ def decode_event(data: bytes) -> StatusChange:
             c.message_id, c.twilio_sid, c.status, c.received_at, Source.TWILIO,
             c.error_code, c.error_message, 0,
         )  # fmt: skip
+    if kind == "inbound_message":
+        return _inbound_message(event.inbound_message)
     raise PayloadError("Event carries no payload")
+
+
+def _inbound_message(pb: events_pb2.InboundMessage) -> InboundMessage:
+    if not pb.twilio_sid:
+        raise PayloadError("InboundMessage.twilio_sid is empty")
+    if not _E164.match(pb.from_number):
+        raise PayloadError("InboundMessage.from_number must be an E.164 number")
+    if not _E164.match(pb.to_number):
+        raise PayloadError("InboundMessage.to_number must be an E.164 number")
+    if pb.num_media < 0:
+        raise PayloadError("InboundMessage.num_media must not be negative")
+    if not pb.HasField("received_at"):
+        raise PayloadError("InboundMessage.received_at is missing")
+    return InboundMessage(
+        twilio_sid=TwilioSid(pb.twilio_sid),
+        from_number=pb.from_number,
+        to_number=pb.to_number,
+        received_at=timestamp_from_pb(pb.received_at),
+        body=pb.body,
+        profile_name=pb.profile_name or None,
+        wa_id=pb.wa_id or None,
+        button_payload=pb.button_payload or None,
+        button_text=pb.button_text or None,
+        num_media=pb.num_media,
+        opt_out_type=pb.opt_out_type.upper() or None,
+        messaging_service_sid=pb.messaging_service_sid or None,
+    )
 
 
 def _status_change(

@@ -1,4 +1,4 @@
-"""The recorder's poll loop: events topic -> batches -> StatusSink, offsets after the commit.
+"""The recorder's poll loop: events topic -> batches -> EventSink, offsets after the commit.
 
 Delivery is at-least-once. An event's offset is stored (then committed by
 librdkafka's auto-commit, or synchronously on revoke and at shutdown) only after
@@ -6,7 +6,8 @@ the database transaction that applied it has committed, or, for an event that
 cannot be used, after it went to the dead-letter topic. A crash or rebalance in
 between redelivers the batch; the store is idempotent, so applying it again is
 harmless. Order within a partition does not matter: the state machine only
-moves a status forward, whatever order events are applied in.
+moves a status forward, and an opt-out change only replaces an older one (by the
+time its message was received), whatever order events are applied in.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class LoopConfig:
 
 
 class RecorderLoop:
-    """Consumes status events and applies them in batches until `stop` is set."""
+    """Consumes events (statuses, inbound messages) and applies them in batches until `stop`."""
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class RecorderLoop:
             record.topic(), record.partition(), record.offset(), record.key(), record.value()
         )
         try:
-            pending = dataclasses.replace(pending, change=decode_event(pending.value or b""))
+            pending = dataclasses.replace(pending, event=decode_event(pending.value or b""))
         except PayloadError as exc:
             self._dead_letters.send(pending.key, pending.value, str(exc), pending.source)
         self._batch.add(pending, self._clock())

@@ -22,7 +22,7 @@ from notifier.recorder.health import LoopHealth
 from notifier.recorder.metrics import RecorderMetrics
 from notifier.recorder.report import BatchReport
 from notifier.recorder.settings import RecorderSettings
-from notifier.recorder.store import StatusStore
+from notifier.recorder.store import EventStore
 
 SERVICE = "notifier-recorder"
 
@@ -46,7 +46,7 @@ def main() -> None:
     dead_letters = DeadLetters(producer, topics.dead_letter, metrics)
     loop = RecorderLoop(
         consumer,
-        BatchApplier(StatusStore(db), dead_letters),
+        BatchApplier(EventStore(db), dead_letters),
         dead_letters,
         BatchReport(metrics),
         LoopConfig(

@@ -27,6 +27,18 @@ class RecorderMetrics:
             ["reason"],
             registry=registry,
         )
+        self.inbound_recorded = Counter(
+            "notifier_recorder_inbound_recorded_total",
+            "Inbound messages recorded (a redelivered copy of one on record is not counted).",
+            registry=registry,
+        )
+        self.opt_outs = Counter(
+            "notifier_recorder_opt_outs_total",
+            "Opt-out changes applied to a number, by change (opt_out, opt_in); one older than "
+            "the number's stored change is not applied and not counted.",
+            ["change"],
+            registry=registry,
+        )
         self.dead_lettered = Counter(
             "notifier_recorder_dead_lettered_total",
             "Events that could not be decoded or applied, sent to the dead-letter topic.",

@@ -1,8 +1,9 @@
 """What an applied batch did, told to Prometheus and the log.
 
-INFO gets one line per batch; each status change goes to DEBUG (one per event
-would be too many lines); ignored events are WARNINGs naming the message id or
-SID, never a phone number.
+INFO gets one line per batch and one per inbound message recorded (masked number,
+SID, opt-out change; never the body); each status change goes to DEBUG (one per
+event would be too many lines); ignored events are WARNINGs naming the message id
+or SID, never a phone number.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from notifier.common.domain.phone import mask
+from notifier.recorder.inbound_store import InboundOutcome
 from notifier.recorder.metrics import RecorderMetrics
 from notifier.recorder.store import ApplyResult
 
@@ -65,6 +68,8 @@ class BatchReport:
                         "message status recorded",
                         extra={"message_id": message_id, "status": status.value},
                     )
+            for outcome in result.inbound:
+                self._inbound(outcome)
         for (status_name, source), count in by_label.items():
             m.events_applied.labels(status_name, source).inc(count)
         log.info(
@@ -75,6 +80,26 @@ class BatchReport:
                 "ignored": sum(len(r.ignored) for r in results),
                 "messages_changed": sum(len(r.changed) for r in results),
                 "history_rows": sum(r.history_rows for r in results),
+                "inbound": sum(len(r.inbound) for r in results),
                 "duration_ms": round(duration * 1000, 1),
             },
+        )
+
+    def _inbound(self, outcome: InboundOutcome) -> None:
+        message = outcome.message
+        context = {
+            "twilio_sid": message.twilio_sid,
+            "from": mask(message.from_number),
+            "opt_change": outcome.opt_change.value if outcome.opt_change else None,
+            "opt_applied": outcome.opt_applied,
+        }
+        if outcome.opt_applied and outcome.opt_change is not None:
+            self._metrics.opt_outs.labels(outcome.opt_change.value).inc()
+        if not outcome.recorded:
+            log.debug("inbound message already on record", extra=context)
+            return
+        self._metrics.inbound_recorded.inc()
+        log.info(
+            "inbound message recorded",
+            extra={**context, "order_id": outcome.order_id, "num_media": message.num_media},
         )

@@ -1,14 +1,15 @@
-"""PostgreSQL side of the recorder: applies a batch of status changes in one transaction.
+"""PostgreSQL side of the recorder: applies a batch of events in one transaction.
 
-Owns the SQL for the status columns of `messages` and for `message_status_history`.
-Three statements per batch whatever its size: resolve, UPDATE from arrays, INSERT
-history from arrays. Safe to run twice and to race with another recorder.
+Owns the SQL for the status columns of `messages` and for `message_status_history`;
+inbound messages go through `inbound_store` in the same transaction. At most five
+statements per batch whatever its size: resolve, UPDATE from arrays, INSERT history
+from arrays, then the inbound pair. Safe to run twice and to race with another recorder.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,10 +18,12 @@ import psycopg2
 
 from notifier.common.db import Database
 from notifier.common.domain.ids import MessageId
-from notifier.common.domain.messages import StatusChange
+from notifier.common.domain.messages import Event, InboundMessage, StatusChange
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import PermanentError
 from notifier.recorder.fold import MessageUpdate, fold_changes
+from notifier.recorder.inbound_store import InboundOutcome, record_inbound
+from notifier.recorder.pg_arrays import int_array, text_array
 
 _RESOLVE = """
 SELECT id, twilio_sid FROM messages
@@ -79,51 +82,60 @@ class Ignored:
 class ApplyResult:
     """What a batch did: the changes applied (resolved to a message id), those
     ignored and why, changes whose SID belongs to another message (their status
-    was applied, the SID was not), and each message row that changed."""
+    was applied, the SID was not), each message row that changed, and what became
+    of each inbound message."""
 
     applied: tuple[StatusChange, ...] = ()
     ignored: tuple[Ignored, ...] = ()
     sid_conflicts: tuple[StatusChange, ...] = ()
     changed: tuple[tuple[MessageId, MessageStatus], ...] = ()
     history_rows: int = 0
+    inbound: tuple[InboundOutcome, ...] = ()
 
 
-class StatusStore:
-    """Applies status changes to `messages` and `message_status_history`."""
+class EventStore:
+    """Applies status changes to `messages` and `message_status_history`, and records
+    inbound messages and the opt-outs they make."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def apply(self, changes: Sequence[StatusChange]) -> ApplyResult:
+    def apply(self, events: Sequence[Event]) -> ApplyResult:
         """Applies a batch in one transaction. Idempotent: applying it again changes nothing.
 
         Raises TransientError when PostgreSQL is away (retry the batch), and
         PermanentError when it rejects the data (retrying the same batch cannot help).
         """
-        if not changes:
+        if not events:
             return ApplyResult()
+        changes = [e for e in events if isinstance(e, StatusChange)]
+        inbound = [e for e in events if isinstance(e, InboundMessage)]
         try:
             with self._db.transaction() as cur:
-                known_ids, sid_owners = _lookup(cur, changes)
-                applied, ignored, conflicts = _resolve(changes, known_ids, sid_owners)
-                updates = fold_changes(applied)
-                changed = _update_messages(cur, updates)
-                history_rows = _insert_history(cur, updates)
+                result = _apply_changes(cur, changes) if changes else ApplyResult()
+                outcomes = record_inbound(cur, inbound)
         except (psycopg2.DataError, psycopg2.IntegrityError, ValueError) as exc:
             raise PermanentError(f"PostgreSQL rejected the batch: {exc}".strip()) from exc
-        return ApplyResult(
-            applied=tuple(applied),
-            ignored=tuple(ignored),
-            sid_conflicts=tuple(conflicts),
-            changed=changed,
-            history_rows=history_rows,
-        )
+        return dataclasses.replace(result, inbound=outcomes)
+
+
+def _apply_changes(cur: Any, changes: Sequence[StatusChange]) -> ApplyResult:
+    known_ids, sid_owners = _lookup(cur, changes)
+    applied, ignored, conflicts = _resolve(changes, known_ids, sid_owners)
+    updates = fold_changes(applied)
+    return ApplyResult(
+        applied=tuple(applied),
+        ignored=tuple(ignored),
+        sid_conflicts=tuple(conflicts),
+        changed=_update_messages(cur, updates),
+        history_rows=_insert_history(cur, updates),
+    )
 
 
 def _lookup(cur: Any, changes: Sequence[StatusChange]) -> tuple[set[int], dict[str, int]]:
     ids = sorted({c.message_id for c in changes if c.message_id is not None})
     sids = sorted({c.twilio_sid for c in changes if c.twilio_sid is not None})
-    cur.execute(_RESOLVE, {"ids": _int_array(ids), "sids": _text_array(sids)})
+    cur.execute(_RESOLVE, {"ids": int_array(ids), "sids": text_array(sids)})
     known_ids: set[int] = set()
     sid_owners: dict[str, int] = {}
     for message_id, sid in cur.fetchall():
@@ -167,22 +179,6 @@ def _resolve(
     return applied, ignored, conflicts
 
 
-# Arrays go to PostgreSQL as one array literal each ('{1,2}', '{"a",NULL}'), which
-# both sides handle several times faster than psycopg2's ARRAY[...] of casts.
-def _int_array(values: Iterable[int | None]) -> str:
-    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
-
-
-def _text_array(values: Iterable[str | None]) -> str:
-    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
-
-
-def _quoted(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: a callback carrying one keeps the rest.
-    escaped = value.replace("\x00", "").replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
 def _update_messages(
     cur: Any, updates: list[MessageUpdate]
 ) -> tuple[tuple[MessageId, MessageStatus], ...]:
@@ -191,11 +187,11 @@ def _update_messages(
     cur.execute(
         _UPDATE,
         (
-            _int_array(u.message_id for u in updates),
-            _text_array(u.status.value for u in updates),
-            _text_array(u.twilio_sid for u in updates),
-            _int_array(u.error_code for u in updates),
-            _text_array(u.error_message for u in updates),
+            int_array(u.message_id for u in updates),
+            text_array(u.status.value for u in updates),
+            text_array(u.twilio_sid for u in updates),
+            int_array(u.error_code for u in updates),
+            text_array(u.error_message for u in updates),
         ),
     )
     return tuple((MessageId(row[0]), MessageStatus(row[1])) for row in cur.fetchall())
@@ -208,12 +204,12 @@ def _insert_history(cur: Any, updates: list[MessageUpdate]) -> int:
     cur.execute(
         _INSERT_HISTORY,
         (
-            _int_array(e.message_id for e in entries),
-            _text_array(e.status.value for e in entries),
-            _int_array(e.error_code for e in entries),
-            _text_array(e.error_message for e in entries),
-            _text_array(e.occurred_at.isoformat() for e in entries),
-            _text_array(e.source.value for e in entries),
+            int_array(e.message_id for e in entries),
+            text_array(e.status.value for e in entries),
+            int_array(e.error_code for e in entries),
+            text_array(e.error_message for e in entries),
+            text_array(e.occurred_at.isoformat() for e in entries),
+            text_array(e.source.value for e in entries),
         ),
     )
     rowcount: int = cur.rowcount

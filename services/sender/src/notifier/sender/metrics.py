@@ -19,7 +19,8 @@ SENT = Counter(
 )
 FAILED = Counter(
     "notifier_sender_failed_total",
-    "Messages reported FAILED, by Twilio error code ('none' when no code came back).",
+    "Messages reported FAILED, by Twilio error code ('none' when no code came back; 21610 "
+    "also for a recipient found opted out just before the call, which is then not made).",
     ["code"],
 )
 RETRIES = Counter(

@@ -33,6 +33,7 @@ class Job:
     retry_at: float = 0.0
     # Failed status checks in a row (PostgreSQL unavailable), for their backoff.
     check_failures: int = 0
+    # The status and opt-out check passed for the next call (cleared before a retry).
     checked: bool = False
     # Seconds the pair limit held this job back, for the wait metric.
     pair_wait: float = 0.0

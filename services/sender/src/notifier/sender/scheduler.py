@@ -156,12 +156,12 @@ class Scheduler:
     def _run(self, job: Job) -> None:
         if not job.checked:
             try:
-                skipped = self._service.check(job.command)
+                verdict = self._service.check(job.command)
             except TransientError as exc:
                 self._check_failed(job, exc)
                 return
-            if skipped is not None:
-                self._finish(job, skipped)
+            if verdict is not None:
+                self._finish(job, verdict)
                 return
             job.checked = True
         if not self._take_slot(job):
@@ -215,6 +215,9 @@ class Scheduler:
             return
         reason = getattr(exc, "reason", "transient")
         metrics.RETRIES.labels(reason).inc()
+        # Check again before the next call: an opt-out (or a callback showing Twilio took
+        # the message after all) may land during the backoff.
+        job.checked = False
         delay = self._retry.delay(job.attempts, self._rng)
         log.info(
             "twilio call will be retried",

@@ -1,4 +1,4 @@
-"""The send use case, step by step: status check, one Twilio call, the result event.
+"""The send use case, step by step: status and opt-out check, one Twilio call, the result event.
 
 The ports it needs are declared here (`MessagesApi`, `StatusReader`, `ResultSink`);
 when each step runs (pacing, retries) is the scheduler's business, not this module's.
@@ -58,9 +58,19 @@ class MessagesApi(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """What decides whether a message may go to Twilio now."""
+
+    status: MessageStatus
+    # The keyword of the recipient's opt-out while they are opted out, else None.
+    opted_out_by: str | None = None
+
+
 class StatusReader(Protocol):
-    def status_of(self, message_id: MessageId) -> MessageStatus | None:
-        """The message's current status, None if no such message; TransientError if DB down."""
+    def state_of(self, message_id: MessageId) -> MessageState | None:
+        """The message's status and its recipient's opt-out, None if no such message;
+        raises TransientError if the database is unavailable."""
         ...
 
 
@@ -88,6 +98,10 @@ class Skipped:
 
 Outcome = Sent | Failed | Skipped
 
+# Twilio's "attempt to send to unsubscribed recipient": the code Twilio itself would
+# answer with, so an opt-out we catch and one Twilio catches are counted alike.
+OPTED_OUT_CODE = 21610
+
 
 class SendService:
     """Checks, calls and reports; stateless apart from its ports, so any thread may use it."""
@@ -110,17 +124,26 @@ class SendService:
         """Where Twilio posts this message's statuses; `mid` ties them to our id."""
         return f"{self._webhook}/webhook/status?mid={message_id}"
 
-    def check(self, command: SendCommand) -> Skipped | None:
-        """Skipped when the message must not be sent (again); raises TransientError."""
-        status = self._statuses.status_of(command.message_id)
-        if status is None:
+    def check(self, command: SendCommand) -> Skipped | Failed | None:
+        """None when the message may be sent now. Skipped when it must not be sent (again);
+        Failed when its recipient opted out while it waited. Raises TransientError."""
+        state = self._statuses.state_of(command.message_id)
+        if state is None:
             log.warning(
                 "send command for an unknown message; skipped",
                 extra={"message_id": command.message_id, "template": command.template_id},
             )
             return Skipped("unknown_message")
-        if status is not MessageStatus.QUEUED:
+        if state.status is not MessageStatus.QUEUED:
             return Skipped("already_handled")
+        if state.opted_out_by is not None:
+            # The opt-out wins over a message accepted before it: never sent, and FAILED
+            # (not skipped) so the message's record says why.
+            return Failed(
+                OPTED_OUT_CODE,
+                f"not sent: the recipient opted out ({state.opted_out_by}) "
+                "after the message was accepted",
+            )
         return None
 
     def attempt(self, command: SendCommand) -> Accepted:
@@ -144,6 +167,7 @@ class SendService:
         context = {
             "message_id": command.message_id,
             "template": command.template_id,
+            "kind": "session" if command.is_session else "template",
             "to": mask(command.to),
             "attempts": attempts,
         }

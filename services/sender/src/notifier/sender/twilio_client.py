@@ -1,8 +1,8 @@
 """The Twilio Messages API through the official SDK: the only module importing `twilio`.
 
-Sends templates as ContentSid + ContentVariables from the `whatsapp:` number or the
-Messaging Service, and turns every failure into TransientApiError or PermanentApiError
-by `classify`. The SDK retries nothing: retries are the scheduler's, paced and bounded.
+Sends templates as ContentSid + ContentVariables and session messages as Body, from the
+`whatsapp:` number or the Messaging Service; every failure becomes TransientApiError or
+PermanentApiError by `classify`. The SDK retries nothing: the scheduler retries, paced.
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ class TwilioMessages:
     def create(self, command: SendCommand, status_callback_url: str) -> Accepted:
         params: dict[str, str] = {
             "to": f"whatsapp:{command.to}",
-            "content_sid": command.content_sid,
             "status_callback": status_callback_url,
             **self._sender,
         }
-        if command.content_variables:
-            params["content_variables"] = json.dumps(dict(command.content_variables))
+        if command.body is not None:
+            # Free-form text: WhatsApp takes it only inside the 24-hour window (else 63016).
+            params["body"] = command.body
+        elif command.content_sid is not None:
+            params["content_sid"] = command.content_sid
+            if command.content_variables:
+                params["content_variables"] = json.dumps(dict(command.content_variables))
         try:
             message = self._client.messages.create(**params)
         except TwilioRestException as exc:

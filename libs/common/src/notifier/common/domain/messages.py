@@ -10,21 +10,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeAlias
 
 from notifier.common.domain.ids import MessageId, TwilioSid
+from notifier.common.domain.optout import OptChange, classify
 from notifier.common.domain.status import MessageStatus
 
 
 @dataclass(frozen=True, slots=True)
 class SendCommand:
-    """A template message to send, rendered by the gateway at accept time."""
+    """A message to send, fixed by the gateway at accept time: a template (`content_sid`
+    and its variables) or a session message (`body`, free-form text); exactly one of them.
+    """
 
     message_id: MessageId
     to: str
+    # Our template name, for logs and metrics; empty for a session message.
     template_id: str
-    content_sid: str
+    content_sid: str | None
     content_variables: Mapping[str, str]
     accepted_at: datetime
+    body: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.content_sid is None) == (self.body is None):
+            raise ValueError("a SendCommand needs exactly one of content_sid and body")
+
+    @property
+    def is_session(self) -> bool:
+        """True for free-form text, which WhatsApp allows only inside the 24-hour window."""
+        return self.body is not None
 
 
 class Source(StrEnum):
@@ -75,3 +90,12 @@ class InboundMessage:
     # Twilio's OptOutType ("STOP", "START", "HELP") when it recognised a keyword.
     opt_out_type: str | None = None
     messaging_service_sid: str | None = None
+
+    @property
+    def opt_change(self) -> OptChange | None:
+        """Whether this message opts its sender out (STOP) or back in (START)."""
+        return classify(self.body, self.opt_out_type)
+
+
+# What the events topic carries, decoded.
+Event: TypeAlias = StatusChange | InboundMessage
