@@ -37,8 +37,9 @@ run: $(VENV)/.synced ## run the whole pipeline locally (embedded PostgreSQL, Tan
 	$(BIN)/notifier-devstack
 
 .PHONY: test-tools
-test-tools: ## install the system tools some tests drive (Go, protoc, promtool) via apt
+test-tools: $(VENV)/.synced ## install the tools some tests drive (helm, kubectl; Go, protoc, promtool via apt)
 	tools/install-test-tools.sh
+	$(PYTHON) tools/install_k8s_tools.py
 
 .PHONY: test
 test: $(VENV)/.synced test-tools ## run every test (unit, integration, e2e)
@@ -57,11 +58,13 @@ test-e2e: $(VENV)/.synced ## run the end-to-end tests over the real processes
 	$(BIN)/pytest tests/e2e
 
 .PHONY: lint
-lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter
+lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter, helm lint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy libs/common/src services/*/src tools/*/src
 	$(BIN)/lint-imports
+	$(PYTHON) tools/install_k8s_tools.py
+	$(TOOLS)/bin/helm lint --strict charts/notifier
 
 .PHONY: fmt
 fmt: $(VENV)/.synced ## format the code with ruff
