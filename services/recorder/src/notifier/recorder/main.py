@@ -9,6 +9,7 @@ import os
 import sys
 
 from notifier.common.config import ConfigError
+from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
 from notifier.common.kafka import ensure_topics, make_consumer, make_producer
 from notifier.common.lifecycle import install_signal_handlers
@@ -42,7 +43,9 @@ def main() -> None:
     db = Database(settings.database.url, SERVICE, max_connections=2)
     metrics = RecorderMetrics()
     producer = make_producer(settings.kafka, SERVICE)
-    consumer = make_consumer(settings.kafka, settings.group_id, SERVICE)
+    consumer = make_consumer(
+        settings.kafka, settings.group_id, SERVICE, lag_overrides(metrics.consumer_lag)
+    )
     dead_letters = DeadLetters(producer, topics.dead_letter, metrics)
     loop = RecorderLoop(
         consumer,

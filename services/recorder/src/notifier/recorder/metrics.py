@@ -6,7 +6,7 @@ loop its own registry so they can read the values.
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 _SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
@@ -60,6 +60,13 @@ class RecorderMetrics:
             "From when a status happened (callback received, API call made) to when it "
             "was applied.",
             buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "notifier_recorder_consumer_lag_messages",
+            "Events behind the end of each events partition this replica consumes "
+            "(librdkafka statistics; meaningful on Kafka, not on the dev stack's Tansu).",
+            ["topic", "partition"],
             registry=registry,
         )
         self.db_errors = Counter(

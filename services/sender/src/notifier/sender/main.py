@@ -13,6 +13,7 @@ import socket
 import sys
 
 from notifier.common.config import ConfigError
+from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
 from notifier.common.kafka import ensure_topics, make_consumer, make_producer
 from notifier.common.lifecycle import StopFlag, install_signal_handlers
@@ -21,6 +22,7 @@ from notifier.common.metrics import start_metrics_server
 from notifier.sender.classify import RetryPolicy
 from notifier.sender.consumer import DoneQueue, SendConsumer
 from notifier.sender.events import KafkaPublisher, KafkaResultSink
+from notifier.sender.metrics import CONSUMER_LAG
 from notifier.sender.pacer import SlotPacer
 from notifier.sender.rate_slots import PostgresSlotLeaser
 from notifier.sender.ratelimit import RecipientBuckets, late_tolerance, slot_spacing
@@ -69,7 +71,9 @@ class SenderReplica:
             ),
         )
         self.consumer = SendConsumer(
-            make_consumer(settings.kafka, settings.group_id, client_id),
+            make_consumer(
+                settings.kafka, settings.group_id, client_id, lag_overrides(CONSUMER_LAG)
+            ),
             producer,
             self._scheduler,
             done,

@@ -72,6 +72,12 @@ PAUSED_PARTITIONS = Gauge(
     "notifier_sender_paused_partitions",
     "Outbound partitions paused because too many of their commands are buffered.",
 )
+CONSUMER_LAG = Gauge(
+    "notifier_sender_consumer_lag_messages",
+    "Send commands behind the end of each outbound partition this replica consumes "
+    "(librdkafka statistics; meaningful on Kafka, not on the dev stack's Tansu).",
+    ["topic", "partition"],
+)
 LAST_POLL = Gauge(
     "notifier_sender_last_poll_timestamp_seconds",
     "Unix time of the consumer loop's last poll; /healthz fails when it is 30 s old.",
