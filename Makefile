@@ -57,6 +57,10 @@ test-integration: $(VENV)/.synced ## run the tests on a real PostgreSQL and brok
 test-e2e: $(VENV)/.synced ## run the end-to-end tests over the real processes
 	$(BIN)/pytest tests/e2e
 
+.PHONY: test-fuzz
+test-fuzz: $(VENV)/.synced ## run the fuzz suites (FUZZ_EXAMPLES_SCALE=10 for a longer run)
+	$(BIN)/pytest tests/fuzz
+
 .PHONY: lint
 lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter, helm lint
 	$(BIN)/ruff format --check .

@@ -48,14 +48,20 @@ Parsed = StatusChange | InboundMessage | Ignored
 
 def kind_of(form: Mapping[str, str]) -> Kind:
     """Tells a status callback from an incoming message by its fields (for POST /webhook)."""
-    status = form.get("MessageStatus", "").strip().lower()
-    if status and status != _RECEIVED:
-        return Kind.STATUS
-    if form.get("SmsStatus", "").strip().lower() == _RECEIVED or status == _RECEIVED:
+    # Twilio sends both MessageStatus and its older twin SmsStatus; either one with a
+    # value other than "received" makes this a status callback.
+    status = _status_field(form).lower()
+    if status == _RECEIVED:
         return Kind.INBOUND
-    if not status and form.get("From", "").strip():
+    if status:
+        return Kind.STATUS
+    if form.get("From", "").strip():
         return Kind.INBOUND
     raise InvalidRequest("MessageStatus", "is required (or From, for an incoming message)")
+
+
+def _status_field(form: Mapping[str, str]) -> str:
+    return form.get("MessageStatus", "").strip() or form.get("SmsStatus", "").strip()
 
 
 def parse(kind: Kind, form: Mapping[str, str], mid: str | None, now: datetime) -> Parsed:
@@ -68,7 +74,7 @@ def parse_status_callback(form: Mapping[str, str], mid: str | None, now: datetim
     """A status callback; `mid` is our message id from the StatusCallback URL's query."""
     message_id = _message_id(mid)
     sid = _message_sid(form)
-    raw_status = form.get("MessageStatus", "").strip()
+    raw_status = _status_field(form)
     if not raw_status:
         raise InvalidRequest("MessageStatus", "is required")
     status = from_twilio(raw_status)

@@ -24,15 +24,19 @@ _PATH_SAFE = "/!$&'()*+,;=:@%-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
-def signed_url(public_base: str | None, request: Request) -> str:
-    """The URL Twilio signed for `request`.
+def signed_url(public_base: str | None, request: Request) -> str | None:
+    """The URL Twilio signed for `request`, or None when no URL can be built from it.
 
     With a public base it is that base + the path we were called on + the raw query
     string; without one it is the request's URL, as rewritten by ProxyFix when our
-    proxies are trusted.
+    proxies are trusted. Forwarded headers come from outside: a prefix that is no
+    path or a port out of range makes no URL, and such a request is refused (403).
     """
     if public_base is None:
-        return request.url
+        try:
+            return request.url
+        except ValueError:
+            return None
     url = public_base.rstrip("/") + quote(request.path, safe=_PATH_SAFE)
     query = request.query_string.decode("latin-1")
     return f"{url}?{quote(query, safe=_QUERY_SAFE)}" if query else url
@@ -50,7 +54,7 @@ class SignatureChecker:
         self._validator = RequestValidator(auth_token)
         self._public_base = public_base.rstrip("/") if public_base else None
 
-    def url_for(self, request: Request) -> str:
+    def url_for(self, request: Request) -> str | None:
         return signed_url(self._public_base, request)
 
     def is_valid(self, request: Request, params: Mapping[str, str]) -> bool:
@@ -60,6 +64,7 @@ class SignatureChecker:
         with each of its values.
         """
         signature = request.headers.get(SIGNATURE_HEADER, "")
-        if not signature:
+        url = self.url_for(request)
+        if not signature or url is None:
             return False
-        return bool(self._validator.validate(self.url_for(request), params, signature))
+        return bool(self._validator.validate(url, params, signature))
