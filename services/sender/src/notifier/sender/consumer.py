@@ -232,6 +232,9 @@ class SendConsumer:
         unacked = self._producer.flush(10.0)
         self._store_done()
         self._commit(list(self._trackers))
+        # close() revokes every partition: the calls still running had the whole grace
+        # period already, so the revoke must not wait for them a second time.
+        self._revoke_wait = 0.0
         self._consumer.close()
         log.info(
             "sender consumer stopped",

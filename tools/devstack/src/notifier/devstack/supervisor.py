@@ -1,8 +1,9 @@
 """Runs the services as child processes and restarts one that dies, as Kubernetes would.
 
 Children inherit stdout/stderr, so their JSON log lines reach the terminal as
-they are. Stopping sends SIGTERM in reverse start order and SIGKILL after the
-grace period.
+they are, unless their spec names a log file. Stopping sends SIGTERM in reverse
+start order and SIGKILL after the grace period. Tests may hold one child (no
+restart), signal it, wait for its exit and release it again.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from notifier.common.lifecycle import StopFlag
 from notifier.devstack.processes import parent_death_signal
@@ -32,6 +35,8 @@ class ProcessSpec:
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # stdout and stderr appended to this file (kept across restarts); None inherits ours.
+    log_path: Path | None = None
 
 
 @dataclass(slots=True)
@@ -42,6 +47,7 @@ class _Child:
     restarts: int = 0
     failures_in_a_row: int = 0
     restart_at: float | None = None
+    held: bool = False
 
 
 class Supervisor:
@@ -49,11 +55,14 @@ class Supervisor:
         self._stop = stop
         self._grace = grace_seconds
         self._children: dict[str, _Child] = {}
+        # `run` watches from its own thread while tests hold, signal and release.
+        self._lock = threading.Lock()
 
     def start(self, spec: ProcessSpec) -> None:
         child = _Child(spec)
-        self._children[spec.name] = child
-        self._launch(child)
+        with self._lock:
+            self._children[spec.name] = child
+            self._launch(child)
 
     def pid(self, name: str) -> int | None:
         process = self._children[name].process
@@ -62,14 +71,50 @@ class Supervisor:
     def restarts(self, name: str) -> int:
         return self._children[name].restarts
 
+    def hold(self, name: str) -> None:
+        """Stops restarting `name` when it exits, until `release`; it keeps running."""
+        with self._lock:
+            child = self._children[name]
+            child.held = True
+            child.restart_at = None
+
+    def release(self, name: str) -> None:
+        """Restarts `name` at once if it exited while held; watches it as before."""
+        with self._lock:
+            child = self._children[name]
+            child.held = False
+            if not _alive(child):
+                child.restarts += 1
+                self._launch(child)
+
+    def send_signal(self, name: str, sig: signal.Signals) -> int:
+        """Sends `sig` to the running child `name`; returns its pid."""
+        with self._lock:
+            process = self._children[name].process
+            if process is None or process.poll() is not None:
+                raise ProcessLookupError(f"{name} is not running")
+            process.send_signal(sig)
+            return process.pid
+
+    def wait_exit(self, name: str, timeout: float) -> int:
+        """Waits for the child `name` to exit and returns its exit code (hold it first,
+        or it may be restarted); raises subprocess.TimeoutExpired after `timeout`."""
+        process = self._children[name].process
+        if process is None:
+            raise ProcessLookupError(f"{name} was never started")
+        return process.wait(timeout=timeout)
+
     def run(self, poll_interval: float = 0.25) -> None:
         """Watches the children until the stop flag is set, restarting any that exit."""
         while not self._stop.wait(poll_interval):
             now = time.monotonic()
-            for child in self._children.values():
-                self._watch(child, now)
+            with self._lock:
+                for child in self._children.values():
+                    self._watch(child, now)
 
     def _watch(self, child: _Child, now: float) -> None:
+        if child.held:
+            return
         if child.restart_at is not None:
             if now >= child.restart_at:
                 child.restart_at = None
@@ -98,11 +143,23 @@ class Supervisor:
 
     def _launch(self, child: _Child) -> None:
         env = {**os.environ, **child.spec.env}
+        log_path = child.spec.log_path
         # Children get SIGTERM if the supervisor dies, even by SIGKILL: no orphans
         # holding ports after a crash.
-        child.process = subprocess.Popen(
-            list(child.spec.argv), env=env, preexec_fn=parent_death_signal()
-        )
+        if log_path is None:
+            child.process = subprocess.Popen(
+                list(child.spec.argv), env=env, preexec_fn=parent_death_signal()
+            )
+        else:
+            # The child keeps its own copy of the descriptor; ours closes right away.
+            with log_path.open("ab") as log_file:
+                child.process = subprocess.Popen(
+                    list(child.spec.argv),
+                    env=env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=parent_death_signal(),
+                )
         child.started_at = time.monotonic()
         log.info("process started", extra={"child": child.spec.name, "pid": child.process.pid})
 
