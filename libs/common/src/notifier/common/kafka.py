@@ -9,6 +9,7 @@ librdkafka's auto-commit then commits what was stored.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,6 +48,9 @@ def producer_config(
         # Give up on a record after 30 s so callers learn the broker is down
         # (the outbox relay republishes it); librdkafka retries inside that.
         "message.timeout.ms": 30_000,
+        # Never let a produce create a topic with the broker's default partition
+        # count: topics are created by ensure_topics/TopicKeeper with ours.
+        "allow.auto.create.topics": False,
     }
     config.update(overrides or {})
     return config
@@ -90,15 +94,18 @@ def make_consumer(
 
 
 def ensure_topics(
-    settings: KafkaSettings, names: Iterable[str], partitions: int | None = None
+    settings: KafkaSettings,
+    names: Iterable[str],
+    partitions: int | None = None,
+    admin: AdminClient | None = None,
 ) -> list[str]:
     """Creates the topics that do not exist yet; returns those it created.
 
-    Run at start-up by every process that uses a topic, so that a broker which
-    lost its topics (or auto-creates them with the wrong partition count) gets
-    them back as configured before anything is produced.
+    Run at start-up by every process that uses a topic, and again by its
+    TopicKeeper, so that a broker which lost its topics gets them back as
+    configured (producers never auto-create them).
     """
-    admin = AdminClient(_base_config(settings, "notifier-admin"))
+    admin = admin or AdminClient(_base_config(settings, "notifier-admin"))
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as exc:
@@ -124,3 +131,42 @@ def ensure_topics(
                 continue
             raise TransientError(f"cannot create topic {name}: {exc}") from exc
     return created
+
+
+class TopicKeeper:
+    """Re-creates a process's topics every `interval` seconds if they went missing.
+
+    A broker that loses its data (a restart of the in-memory dev broker, a
+    cluster rebuilt from scratch) comes back without our topics; producers
+    wait for them (they may not auto-create), and this puts them back with the
+    configured partition count.
+    """
+
+    def __init__(self, settings: KafkaSettings, names: Iterable[str], interval: float = 5.0):
+        self._settings = settings
+        self._names = list(dict.fromkeys(names))
+        self._interval = interval
+        self._stop = threading.Event()
+        self._admin = AdminClient(_base_config(settings, "notifier-topic-keeper"))
+        self._thread = threading.Thread(target=self._run, name="topic-keeper", daemon=True)
+
+    def start(self) -> TopicKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops checking; never holds up a shutdown (a check in progress may take 10 s
+        against an unreachable broker, and the thread is a daemon)."""
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                created = ensure_topics(self._settings, self._names, admin=self._admin)
+            except TransientError as exc:
+                log.debug("topics not checked", extra={"reason": str(exc)})
+                continue
+            if created:
+                log.warning("topics were missing and have been created again",
+                            extra={"topics": created})  # fmt: skip

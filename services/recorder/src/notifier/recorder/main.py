@@ -11,7 +11,7 @@ import sys
 from notifier.common.config import ConfigError
 from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
-from notifier.common.kafka import ensure_topics, make_consumer, make_producer
+from notifier.common.kafka import TopicKeeper, ensure_topics, make_consumer, make_producer
 from notifier.common.lifecycle import install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import start_metrics_server
@@ -38,6 +38,7 @@ def main() -> None:
     stop = install_signal_handlers()
     topics = settings.kafka.topics
     ensure_topics(settings.kafka, [topics.events, topics.dead_letter])
+    topic_keeper = TopicKeeper(settings.kafka, [topics.events, topics.dead_letter]).start()
     health = LoopHealth(max_silence=30.0)
     metrics_server = start_metrics_server(settings.metrics_port, health_check=health.check)
     db = Database(settings.database.url, SERVICE, max_connections=2)
@@ -63,6 +64,7 @@ def main() -> None:
     try:
         loop.run()  # returns once stop is set, the batch applied and offsets committed
     finally:
+        topic_keeper.stop()
         producer.flush(5.0)
         db.close()
         metrics_server.stop()

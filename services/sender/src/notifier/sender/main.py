@@ -15,7 +15,7 @@ import sys
 from notifier.common.config import ConfigError
 from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
-from notifier.common.kafka import ensure_topics, make_consumer, make_producer
+from notifier.common.kafka import TopicKeeper, ensure_topics, make_consumer, make_producer
 from notifier.common.lifecycle import StopFlag, install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import start_metrics_server
@@ -41,7 +41,9 @@ class SenderReplica:
 
     def __init__(self, settings: SenderSettings, stop: StopFlag) -> None:
         topics = settings.kafka.topics
-        ensure_topics(settings.kafka, [topics.outbound, topics.events, topics.dead_letter])
+        names = [topics.outbound, topics.events, topics.dead_letter]
+        ensure_topics(settings.kafka, names)
+        self._topic_keeper = TopicKeeper(settings.kafka, names)
         client_id = f"notifier-sender-{socket.gethostname()}-{os.getpid()}"
         self._settings = settings
         self._db = Database(settings.database.url, "notifier-sender", max_connections=8)
@@ -87,6 +89,7 @@ class SenderReplica:
         settings = self._settings
         metrics_server = start_metrics_server(settings.metrics_port, self.consumer.healthy)
         try:
+            self._topic_keeper.start()
             self._scheduler.start()
             log.info(
                 "sender started",
@@ -101,6 +104,7 @@ class SenderReplica:
             )
             self.consumer.run()
         finally:
+            self._topic_keeper.stop()
             metrics_server.stop()
             self._db.close()
 
