@@ -88,3 +88,30 @@ def test_a_stopped_writer_refuses_new_work() -> None:
     writer.stop()
     with pytest.raises(TransientError):
         writer.insert(command("O-1"))
+
+
+class SignallingStore(FakeBatchStore):
+    """Also says when a batch has reached the database."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__(gate)
+        self.entered = threading.Event()
+
+    def insert_many(self, commands: Sequence[AcceptCommand]) -> list[Inserted | Existing]:
+        self.entered.set()
+        return super().insert_many(commands)
+
+
+def test_stop_waits_for_the_batch_being_written() -> None:
+    gate = threading.Event()
+    store = SignallingStore(gate)
+    writer = AcceptWriter(store, writers=1).start()
+    with ThreadPoolExecutor(2) as pool:
+        accepted = pool.submit(writer.insert, command("O-1"))
+        assert store.entered.wait(5)
+        stopping = pool.submit(writer.stop)
+        with pytest.raises(TimeoutError):
+            stopping.result(timeout=0.2)
+        gate.set()
+        stopping.result(5)
+        assert accepted.result(0).message_id == 1

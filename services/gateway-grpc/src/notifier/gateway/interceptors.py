@@ -8,6 +8,7 @@ logged once under that ref. Health and reflection calls pass through untouched.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 import uuid
@@ -87,7 +88,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
 
 def _wrap(method: str, behavior: Behavior) -> Behavior:
+    # Metric children are looked up once, not on every call (`labels` takes a lock).
     duration = metrics.REQUEST_DURATION.labels(method)
+    counters: dict[grpc.StatusCode, Any] = {}
 
     def serve(request: Any, context: Any) -> Any:
         request_id = _request_id(context)
@@ -112,7 +115,10 @@ def _wrap(method: str, behavior: Behavior) -> Behavior:
         finally:
             elapsed = time.perf_counter() - started
             duration.observe(elapsed)
-            metrics.REQUESTS.labels(method, code.name).inc()
+            counter = counters.get(code)
+            if counter is None:
+                counter = counters[code] = metrics.REQUESTS.labels(method, code.name)
+            counter.inc()
             log.debug(
                 "rpc",
                 extra={"method": method, "code": code.name, "duration_ms": elapsed * 1000},
@@ -126,4 +132,6 @@ def _request_id(context: Any) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_HEADER and isinstance(value, str) and _VALID_REQUEST_ID.match(value):
             return value
-    return uuid.uuid4().hex[:16]
+    # 64 random bits correlate log lines; they need not be unguessable, so no
+    # uuid4 (a getrandom system call and a UUID object on every call).
+    return f"{random.getrandbits(64):016x}"

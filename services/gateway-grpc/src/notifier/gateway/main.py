@@ -25,6 +25,7 @@ from notifier.common.logging import setup_logging
 from notifier.common.metrics import MetricsServer, start_metrics_server
 from notifier.gateway.catalog import TemplateCatalog
 from notifier.gateway.interceptors import RequestIdFilter
+from notifier.gateway.logqueue import QueuedLogging
 from notifier.gateway.outbox import Publisher, Relay
 from notifier.gateway.repository import MessageStore, OutboxStore
 from notifier.gateway.server import build_server, set_serving
@@ -118,6 +119,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"notifier-gateway: {exc}")
     setup_logging("gateway", settings.log_level)
+    logs = QueuedLogging().install()
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequestIdFilter())
     stop = install_signal_handlers()
@@ -128,6 +130,7 @@ def main() -> None:
         sys.exit(1)
     stop.wait()
     gateway.stop()
+    logs.close()
 
 
 def _fault(settings: GatewaySettings) -> Callable[[], None]:
@@ -136,6 +139,8 @@ def _fault(settings: GatewaySettings) -> Callable[[], None]:
 
     def kill() -> None:
         log.warning("fault point reached: killing the process", extra={"fault": FAULT_AFTER_COMMIT})
+        for handler in logging.getLogger().handlers:
+            handler.flush()  # queued log lines would die with the process
         os.kill(os.getpid(), signal.SIGKILL)
 
     return kill

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[MessageId, bool], None]
 _POLL_SECONDS = 0.2
+_REPORTS_LINGER_SECONDS = 0.005
 _STAMP_EVERY_SECONDS = 0.05
 # Beyond this many unstamped confirmations (database down) the oldest are
 # dropped: the relay republishes them, which is a duplicate, not a loss.
@@ -108,7 +109,10 @@ class Publisher:
 
     def _serve_reports(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(_POLL_SECONDS)
+            # After serving some reports, let more gather: under load this thread then
+            # wakes every few milliseconds instead of once per delivery report.
+            if self._producer.poll(_POLL_SECONDS):
+                self._stop.wait(_REPORTS_LINGER_SECONDS)
 
     def _stamp_confirmed(self) -> None:
         # One UPDATE per interval, whatever the load: stamps are cheap to delay

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2.errors
+
 from notifier.common.db import Database
 from notifier.common.domain.ids import MessageId
 from notifier.common.domain.messages import SendCommand
@@ -27,9 +29,8 @@ from notifier.gateway.model import AcceptCommand, Existing, Inserted, ListQuery,
 _INSERT = """
 WITH input AS (
     SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, r.*
-      FROM unnest(%(phone)s::text[], %(template)s::text[], %(parameters)s::jsonb[],
-                  %(content_sid)s::text[], %(variables)s::jsonb[], %(order_id)s::text[],
-                  %(customer_id)s::text[], %(key)s::text[], %(hash)s::bytea[])
+      FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::jsonb[], $6::text[],
+                  $7::text[], $8::text[], $9::bytea[])
            WITH ORDINALITY AS r(phone, template, parameters, content_sid, variables, order_id,
                                 customer_id, key, hash, ord)
 ), message AS (
@@ -50,6 +51,16 @@ SELECT message.id, message.created_at
   FROM input LEFT JOIN message USING (id)
  ORDER BY input.ord
 """
+# Prepared once per connection: parsing and planning the statement above cost more
+# than executing it for a small batch.
+_PREPARED = "notifier_gateway_accept"
+_PREPARE = f"""
+PREPARE {_PREPARED} (text[], text[], jsonb[], text[], jsonb[], text[], text[], text[], bytea[])
+    AS {_INSERT}"""
+_EXECUTE = f"""
+EXECUTE {_PREPARED} (%(phone)s::text[], %(template)s::text[], %(parameters)s::jsonb[],
+    %(content_sid)s::text[], %(variables)s::jsonb[], %(order_id)s::text[],
+    %(customer_id)s::text[], %(key)s::text[], %(hash)s::bytea[])"""
 _BY_KEYS = "SELECT idempotency_key, id, request_hash FROM messages WHERE idempotency_key = ANY(%s)"
 _COLUMNS = """id, phone_number, template_id, parameters, order_id, customer_id, status,
               twilio_sid, error_code, error_message, created_at, updated_at"""
@@ -103,7 +114,13 @@ class MessageStore:
             for name, value in _insert_values(command).items():
                 columns[name].append(value)
         with self._db.autocommit() as cur:
-            cur.execute(_INSERT, columns)
+            try:
+                cur.execute(_EXECUTE, columns)
+            except psycopg2.errors.InvalidSqlStatementName:
+                # A connection new to us: prepare the statement on it, once. In
+                # autocommit mode the failed EXECUTE leaves nothing to roll back.
+                cur.execute(_PREPARE)
+                cur.execute(_EXECUTE, columns)
             rows = cur.fetchall()
         results: list[Inserted | Existing | None] = [
             Inserted(MessageId(row[0]), row[1]) if row[0] is not None else None for row in rows

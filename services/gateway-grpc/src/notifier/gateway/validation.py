@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from notifier.common.domain.ids import MessageId
-from notifier.common.domain.phone import normalise_e164
 from notifier.common.domain.status import MessageStatus
 from notifier.common.domain.templates import (
     PARAMETER_NAME,
@@ -23,6 +22,7 @@ from notifier.common.domain.templates import (
     validate_params,
 )
 from notifier.common.errors import InvalidRequest
+from notifier.gateway.e164 import normalise_phone
 from notifier.gateway.model import AcceptCommand, ListQuery, SendRequest
 
 MAX_ID_LENGTH = 128
@@ -44,7 +44,7 @@ class TemplateLookup(Protocol):
 
 def validate_send(request: SendRequest, templates: TemplateLookup) -> AcceptCommand:
     """Checks every field (cheap ones first), then the parameters against the template."""
-    phone = normalise_e164(request.phone_number)
+    phone = normalise_phone(request.phone_number)
     template_name = _template_name(request.template_id)
     order_id = _optional_id("order_id", request.order_id)
     customer_id = _optional_id("customer_id", request.customer_id)

@@ -1,10 +1,12 @@
 """Group commit for accepts: concurrent requests share one INSERT and one commit.
 
-Each gRPC worker hands its validated command to `AcceptWriter.insert` and waits;
-writer threads take everything queued (up to a batch) and commit it in one
-statement. Under light load a batch is a single request, so nothing waits for
-a batch to fill; under heavy load batches grow while the previous one commits,
-which is what lets durable accepts keep up with the gRPC server.
+Leader/follower, with no thread of its own: a gRPC worker that hands in a command
+while fewer than `writers` batches are being written leads: it commits its command
+and everything queued (up to a batch) in one statement, on its own thread. The
+others queue as followers; when a leader's batch is done it passes the lead to the
+oldest follower still queued. Under light load a batch is a single request and no
+other thread is woken; under heavy load batches grow while the previous ones
+commit, which is what lets durable accepts keep up with the gRPC server.
 """
 
 from __future__ import annotations
@@ -31,10 +33,21 @@ class BatchStore(Protocol):
     def insert_many(self, commands: Sequence[AcceptCommand]) -> list[Inserted | Existing]: ...
 
 
-@dataclass(slots=True)
+def _locked() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
+@dataclass(slots=True, eq=False)
 class _Pending:
     command: AcceptCommand
-    done: threading.Event = field(default_factory=threading.Event)
+    # Released once: when the result is in, or when this request is asked to lead.
+    # A bare lock is the cheapest one-shot signal between threads (an Event is a
+    # Condition, a lock and a deque).
+    wake: threading.Lock = field(default_factory=_locked)
+    done: bool = False
+    lead: bool = False
     result: Inserted | Existing | None = None
     error: BaseException | None = None
 
@@ -42,38 +55,39 @@ class _Pending:
 class AcceptWriter:
     def __init__(self, store: BatchStore, writers: int = 2, max_batch: int = 256) -> None:
         self._store = store
+        self._writers = writers  # batches being written at once, at most
         self._max_batch = max_batch
+        self._lock = threading.Lock()
         self._queue: list[_Pending] = []
-        self._ready = threading.Condition()
+        self._leaders = 0
         self._stopping = False
-        self._threads = [
-            threading.Thread(target=self._run, name=f"accept-writer-{n}", daemon=True)
-            for n in range(writers)
-        ]
+        self._idle = threading.Condition(self._lock)
 
     def start(self) -> AcceptWriter:
-        for thread in self._threads:
-            thread.start()
+        """Nothing to start (requests lead themselves); kept so callers read the same."""
         return self
 
     def stop(self) -> None:
-        """Commits what is queued, then ends the writer threads."""
-        with self._ready:
+        """Refuses new commands and returns once everything queued is committed."""
+        with self._lock:
             self._stopping = True
-            self._ready.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=_WAIT_SECONDS)
+            self._idle.wait_for(lambda: self._leaders == 0, timeout=_WAIT_SECONDS)
 
     def insert(self, command: AcceptCommand) -> Inserted | Existing:
         """Returns once the command's batch is committed (or raises its error)."""
         pending = _Pending(command)
-        with self._ready:
+        with self._lock:
             if self._stopping:
                 raise TransientError("the gateway is shutting down; retry on another replica")
-            self._queue.append(pending)
-            self._ready.notify()
-        if not pending.done.wait(_WAIT_SECONDS):
-            raise TransientError("the database did not commit the message in time; retry")
+            pending.lead = self._leaders < self._writers
+            if pending.lead:
+                self._leaders += 1
+            else:
+                self._queue.append(pending)
+        if not pending.lead:
+            self._follow(pending)
+        if pending.lead:
+            self._lead(pending)
         error = pending.error
         if isinstance(error, TransientError):
             # Shared by the whole batch: each request raises its own copy.
@@ -85,15 +99,38 @@ class AcceptWriter:
         assert pending.result is not None
         return pending.result
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                self._ready.wait_for(lambda: self._queue or self._stopping)
-                if not self._queue:
-                    return
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+    def _follow(self, pending: _Pending) -> None:
+        """Waits until the result is in or the lead is passed here."""
+        if pending.wake.acquire(timeout=_WAIT_SECONDS):
+            return
+        with self._lock:
+            if pending.done or pending.lead:
+                return  # the result (or the lead) arrived just now after all
+            if pending in self._queue:
+                # Never written, and never will be: the caller may safely retry.
+                self._queue.remove(pending)
+        raise TransientError("the database did not commit the message in time; retry")
+
+    def _lead(self, own: _Pending) -> None:
+        """Writes `own` with whatever is queued, then passes the lead to the oldest
+        follower still queued, or gives it up when nobody waits."""
+        with self._lock:
+            room = self._max_batch - 1
+            batch = [own, *self._queue[:room]]
+            del self._queue[:room]
+        successor: _Pending | None = None
+        try:
             self._write(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue.pop(0)
+                    successor.lead = True
+                else:
+                    self._leaders -= 1
+                    self._idle.notify_all()
+            if successor is not None:
+                successor.wake.release()
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
@@ -127,4 +164,6 @@ def _finish(
 ) -> None:
     pending.result = result
     pending.error = error
-    pending.done.set()
+    pending.done = True
+    if not pending.lead:
+        pending.wake.release()
