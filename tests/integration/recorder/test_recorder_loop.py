@@ -78,6 +78,7 @@ def running_recorder(
     topology: Topology,
     database_url: str,
     policy: BatchPolicy = FAST,
+    linger: float | None = 0.005,
     sink: Callable[[EventStore], EventSink] = lambda store: store,
 ) -> Iterator[Running]:
     """The recorder loop on a thread, as main wires it; stopped (gracefully) on exit."""
@@ -92,7 +93,7 @@ def running_recorder(
         BatchApplier(sink(EventStore(db)), dead_letters),
         dead_letters,
         BatchReport(metrics),
-        LoopConfig(topology.events, policy, grace_seconds=5.0, max_poll_wait=0.1),
+        LoopConfig(topology.events, policy, grace_seconds=5.0, max_poll_wait=0.1, linger=linger),
         stop,
     )
     failure: list[BaseException] = []
@@ -326,7 +327,7 @@ def test_stopping_applies_the_pending_batch_and_commits_it(
     changes = journeys(ids)
     produce_changes(topology, changes)
     never_due = BatchPolicy(max_size=10_000, max_age=3_600)
-    with running_recorder(topology, database_url, policy=never_due) as recorder:
+    with running_recorder(topology, database_url, policy=never_due, linger=None) as recorder:
         wait_until(lambda: recorder.loop.pending == len(changes), timeout=20)
         assert messages.rows(ids)[ids[0]].status is S.QUEUED
     # Leaving the block sets the stop flag: the loop applies, commits and closes.
@@ -352,9 +353,9 @@ def test_a_rebalance_applies_what_is_pending_for_the_partitions_given_away(
         producer.produce(topology.events, encode_status_change(change), partition=n % 2)
     assert producer.flush(10) == 0
     never_due = BatchPolicy(max_size=10_000, max_age=3_600)
-    with running_recorder(topology, database_url, policy=never_due) as first:
+    with running_recorder(topology, database_url, policy=never_due, linger=None) as first:
         wait_until(lambda: first.loop.pending == len(ids), timeout=20)
-        with running_recorder(topology, database_url, policy=never_due):
+        with running_recorder(topology, database_url, policy=never_due, linger=None):
             # The first recorder gives one partition to the second and, before
             # letting it go, applies its batch (though not due) and commits it.
             wait_until(
@@ -374,3 +375,28 @@ def committed_offsets(topology: Topology, partitions: int) -> list[int]:
         return [tp.offset for tp in consumer.committed(tps, timeout=10)]
     finally:
         consumer.close()
+
+
+def test_an_unloaded_recorder_applies_an_event_without_waiting_out_the_batch_age(
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    database_url: str,
+    messages: Messages,
+) -> None:
+    topology = Topology(
+        kafka_bootstrap,
+        events=topic_factory("recorder-events"),
+        dead_letter=topic_factory("recorder-dlq"),
+        group=f"recorder-test-{random_suffix()}",
+    )
+    [message_id] = messages.create(1)
+    # A batch that would wait an hour for company: once the topic is drained, the
+    # linger applies it anyway.
+    patient = BatchPolicy(max_size=10_000, max_age=3_600)
+    with running_recorder(topology, database_url, policy=patient) as recorder:
+        wait_until(lambda: recorder.loop.pending == 0, timeout=20)
+        producer = Producer(producer_config(topology.bootstrap))
+        producer.produce(topology.events, encode_status_change(event(message_id, S.SENT)))
+        assert producer.flush(10) == 0
+        wait_until(all_in(messages, [message_id], S.SENT), timeout=10,
+                   message="the lone event was held back by the batch age")  # fmt: skip

@@ -43,6 +43,11 @@ class LoopConfig:
     grace_seconds: float = 20.0
     # The longest a poll waits, so a stop request is noticed at least this often.
     max_poll_wait: float = 1.0
+    # How long a non-empty batch waits for more records once nothing more is
+    # buffered: when the topic is drained the batch is applied at once instead of
+    # waiting out max_age, so an unloaded pipeline is fast; under a backlog,
+    # consume() returns full batches and this never triggers. None turns it off.
+    linger: float | None = 0.005
 
 
 class RecorderLoop:
@@ -94,14 +99,22 @@ class RecorderLoop:
     def _poll_once(self) -> None:
         # An empty batch waits for one record (consume() waits out its whole
         # timeout for a full count); then the rest of the batch is gathered
-        # until it is full or due, so no record waits longer than max_age.
+        # until it is full, due, or the topic is drained (less than asked for
+        # arrived within the linger), so no record waits longer than max_age.
         room = max(1, self._config.policy.max_size - len(self._batch)) if self._batch else 1
-        records = self._consumer.consume(room, self._wait(self._clock()))
+        linger = self._config.linger
+        lingering = linger is not None and bool(self._batch) and self._retry_at is None
+        wait = self._wait(self._clock())
+        if lingering and linger is not None:
+            wait = min(wait, linger)
+        records = self._consumer.consume(room, wait)
         self._health.beat()
         for record in records:
             self._accept(record)
         now = self._clock()
-        if self._batch.is_due(now) and (self._retry_at is None or now >= self._retry_at):
+        drained = lingering and len(records) < room
+        due = self._batch.is_due(now) or drained
+        if due and (self._retry_at is None or now >= self._retry_at):
             self._flush()
 
     def _wait(self, now: float) -> float:
