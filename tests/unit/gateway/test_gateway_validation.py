@@ -1,4 +1,5 @@
-"""Request -> command validation, the canonical request hash, ListMessages' rules."""
+"""Request -> command validation (templates and session messages), the canonical request
+hashes, and the rules of ListMessages, GetMessage and GetOrderTimeline."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from gateway_fakes import CATALOG, ORDER_CONFIRMATION, SEED
 
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import FailedPrecondition, InvalidRequest, NotFound
-from notifier.gateway.model import SendRequest
+from notifier.gateway.model import SendRequest, SessionRequest
 from notifier.gateway.validation import (
     DEFAULT_LIMIT,
+    MAX_BODY_LENGTH,
     MAX_LIMIT,
     request_hash,
+    session_hash,
     validate_list,
     validate_message_id,
+    validate_order_id,
     validate_send,
+    validate_session,
 )
 
 
@@ -185,3 +190,95 @@ def test_message_id_must_be_positive(value: int) -> None:
     with pytest.raises(InvalidRequest) as caught:
         validate_message_id(value)
     assert caught.value.field == "message_id"
+
+
+SESSION = SessionRequest("+447700900123", "Your parcel is at the door.", "ORD-1", "CUST-1")
+
+
+def invalid_session_field(request: SessionRequest) -> str:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_session(request)
+    assert str(caught.value).startswith(f"{caught.value.field}: ")
+    return caught.value.field
+
+
+def test_a_session_request_keeps_its_body_as_sent() -> None:
+    body = "Line one\n\tindented, 😀 and ünïcode  "
+    command = validate_session(
+        dataclasses.replace(SESSION, phone_number="+44 7700 900123", body=body)
+    )
+    assert command.phone_number == "+447700900123"
+    assert command.body == body
+    assert (command.order_id, command.customer_id, command.idempotency_key) == (
+        "ORD-1",
+        "CUST-1",
+        None,
+    )
+
+
+@pytest.mark.parametrize("body", ["x", "x" * MAX_BODY_LENGTH, "😀" * MAX_BODY_LENGTH])
+def test_a_body_of_1_to_4096_characters_is_fine(body: str) -> None:
+    assert validate_session(dataclasses.replace(SESSION, body=body)).body == body
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("", "is required"),
+        ("x" * (MAX_BODY_LENGTH + 1), "at most 4096"),
+        ("   \n\t ", "blank"),
+        ("\u3000", "blank"),
+        ("a\x00b", "U+0000 at character 2"),
+        ("windows\r\nline", "U+000D"),
+        ("\x1b[31mred", "U+001B"),
+        ("del\x7f", "U+007F"),
+        ("c1\x85", "U+0085"),
+    ],
+)
+def test_a_bad_body_names_body_and_says_why(body: str, says: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_session(dataclasses.replace(SESSION, body=body))
+    assert caught.value.field == "body"
+    assert says in str(caught.value)
+
+
+def test_a_body_is_never_echoed_in_its_error() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate_session(dataclasses.replace(SESSION, body="secret words\x07"))
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"phone_number": "12345"}, "phone_number"),
+        ({"phone_number": ""}, "phone_number"),
+        ({"order_id": "x" * 129}, "order_id"),
+        ({"customer_id": "a\nb"}, "customer_id"),
+        ({"idempotency_key": "   "}, "idempotency_key"),
+    ],
+)
+def test_bad_session_fields_name_their_field(change: dict[str, str], field: str) -> None:
+    assert invalid_session_field(dataclasses.replace(SESSION, **change)) == field
+
+
+def test_the_session_hash_covers_every_field_and_never_matches_a_template_hash() -> None:
+    base = validate_session(SESSION).request_hash
+    for change in (
+        {"phone_number": "+447700900124"},
+        {"body": "Other"},
+        {"order_id": ""},
+        {"customer_id": "CUST-2"},
+    ):
+        assert validate_session(dataclasses.replace(SESSION, **change)).request_hash != base
+    assert validate_session(dataclasses.replace(SESSION, idempotency_key="k")).request_hash == base
+    assert session_hash("+1", "b", None, None) != request_hash("+1", "b", {}, None, None)
+
+
+def test_an_order_id_is_required_for_the_timeline() -> None:
+    assert validate_order_id("ORD-12345") == "ORD-12345"
+    for value, says in [("", "is required"), ("x" * 129, "at most 128"), (" ", "blank"),
+                        ("O\x00", "control")]:  # fmt: skip
+        with pytest.raises(InvalidRequest, match=says) as caught:
+            validate_order_id(value)
+        assert caught.value.field == "order_id"

@@ -14,8 +14,16 @@ from gateway_fakes import CATALOG, SEED
 
 from notifier.common.domain.ids import MessageId
 from notifier.common.errors import TransientError
-from notifier.gateway.model import AcceptCommand, Existing, Inserted
-from notifier.gateway.validation import validate_send
+from notifier.gateway.model import (
+    Accept,
+    AcceptCommand,
+    AcceptOutcome,
+    Existing,
+    Inserted,
+    OptedOut,
+    SessionRequest,
+)
+from notifier.gateway.validation import validate_send, validate_session
 from notifier.gateway.writer import AcceptWriter
 
 NOW = datetime(2025, 1, 2, tzinfo=UTC)
@@ -115,3 +123,26 @@ def test_stop_waits_for_the_batch_being_written() -> None:
         gate.set()
         stopping.result(5)
         assert accepted.result(0).message_id == 1
+
+
+def test_session_and_template_commands_each_get_their_own_outcome() -> None:
+    class MixedStore:
+        def __init__(self) -> None:
+            self.batches: list[list[str]] = []
+
+        def insert_many(self, commands: Sequence[Accept]) -> list[AcceptOutcome]:
+            self.batches.append([type(c).__name__ for c in commands])
+            return [
+                OptedOut() if c.phone_number == "+447700900999" else Inserted(MessageId(n), NOW)
+                for n, c in enumerate(commands, start=1)
+            ]
+
+    store = MixedStore()
+    writer = AcceptWriter(store, writers=1).start()
+    session = validate_session(SessionRequest("+447700900999", "Hi"))
+    try:
+        assert isinstance(writer.insert(session), OptedOut)
+        assert isinstance(writer.insert(command("O-1")), Inserted)
+    finally:
+        writer.stop()
+    assert store.batches == [["AcceptSessionCommand"], ["AcceptCommand"]]

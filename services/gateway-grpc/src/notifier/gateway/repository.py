@@ -1,8 +1,10 @@
 """SQL on the tables the gateway writes: messages, their first history row, the outbox.
 
 `MessageStore` accepts (one autocommitted statement inserts all three rows for a
-whole batch of messages) and reads messages; `OutboxStore` stamps confirmed
-publishes and lets the relay claim what was committed but never confirmed.
+whole batch of messages, template or session, unless the recipient opted out) and
+reads messages, their history, an order's records and a recipient's state (the SQL
+of those reads is in `conversations`); `OutboxStore` stamps confirmed publishes and
+lets the relay claim what was committed but never confirmed.
 """
 
 from __future__ import annotations
@@ -18,27 +20,51 @@ import psycopg2.errors
 from notifier.common.db import Database
 from notifier.common.domain.ids import MessageId
 from notifier.common.domain.messages import SendCommand
-from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import TransientError
-from notifier.gateway.model import AcceptCommand, Existing, Inserted, ListQuery, StoredMessage
+from notifier.gateway.conversations import (
+    MESSAGE_COLUMNS,
+    message_with_history,
+    order_records,
+    recipient_state,
+    stored_message,
+)
+from notifier.gateway.model import (
+    Accept,
+    AcceptCommand,
+    AcceptOutcome,
+    Existing,
+    Inserted,
+    ListQuery,
+    OptedOut,
+    OrderRecords,
+    RecipientState,
+    StoredMessage,
+)
 
 # One statement writes a batch of messages, their QUEUED history rows and their
 # outbox entries. Ids are drawn first, so each input row (by its ordinal) learns
 # its id; a row whose idempotency key is taken is not inserted (ON CONFLICT), nor
-# are its dependent rows, and comes back with a NULL id.
+# are its dependent rows, and comes back with a NULL id. So does a row whose
+# recipient is opted out (STOP), flagged: the opt-out check costs one primary-key
+# probe per row inside this statement, not a round trip of its own. A session
+# message has a body and neither template nor content SID (messages_kind_check).
 _INSERT = """
 WITH input AS (
-    SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, r.*
+    SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, r.*,
+           EXISTS (SELECT FROM opt_outs AS o WHERE o.phone_number = r.phone AND o.opted_out)
+               AS opted_out
       FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::jsonb[], $6::text[],
-                  $7::text[], $8::text[], $9::bytea[])
+                  $7::text[], $8::text[], $9::bytea[], $10::text[])
            WITH ORDINALITY AS r(phone, template, parameters, content_sid, variables, order_id,
-                                customer_id, key, hash, ord)
+                                customer_id, key, hash, body, ord)
 ), message AS (
     INSERT INTO messages (id, phone_number, template_id, parameters, content_sid,
-                          content_variables, order_id, customer_id, idempotency_key, request_hash)
+                          content_variables, order_id, customer_id, idempotency_key, request_hash,
+                          body)
     SELECT id, phone, template, parameters, content_sid, variables, order_id, customer_id,
-           key, hash
+           key, hash, body
       FROM input
+     WHERE NOT opted_out
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, created_at
 ), history AS (
@@ -47,7 +73,7 @@ WITH input AS (
 ), entry AS (
     INSERT INTO outbox (message_id, created_at) SELECT id, created_at FROM message
 )
-SELECT message.id, message.created_at
+SELECT message.id, message.created_at, input.opted_out
   FROM input LEFT JOIN message USING (id)
  ORDER BY input.ord
 """
@@ -55,22 +81,22 @@ SELECT message.id, message.created_at
 # than executing it for a small batch.
 _PREPARED = "notifier_gateway_accept"
 _PREPARE = f"""
-PREPARE {_PREPARED} (text[], text[], jsonb[], text[], jsonb[], text[], text[], text[], bytea[])
+PREPARE {_PREPARED} (text[], text[], jsonb[], text[], jsonb[], text[], text[], text[], bytea[],
+                     text[])
     AS {_INSERT}"""
 _EXECUTE = f"""
 EXECUTE {_PREPARED} (%(phone)s::text[], %(template)s::text[], %(parameters)s::jsonb[],
     %(content_sid)s::text[], %(variables)s::jsonb[], %(order_id)s::text[],
-    %(customer_id)s::text[], %(key)s::text[], %(hash)s::bytea[])"""
+    %(customer_id)s::text[], %(key)s::text[], %(hash)s::bytea[], %(body)s::text[])"""
 _BY_KEYS = "SELECT idempotency_key, id, request_hash FROM messages WHERE idempotency_key = ANY(%s)"
-_COLUMNS = """id, phone_number, template_id, parameters, order_id, customer_id, status,
-              twilio_sid, error_code, error_message, created_at, updated_at"""
 _MARK_PUBLISHED = """
 UPDATE outbox SET published_at = COALESCE(published_at, now()), publish_count = publish_count + 1
  WHERE message_id = ANY(%s)
 """
 # SKIP LOCKED lets several gateway replicas relay at once, each taking other rows.
 _CLAIM = """
-SELECT m.id, m.phone_number, m.template_id, m.content_sid, m.content_variables, m.created_at
+SELECT m.id, m.phone_number, m.template_id, m.content_sid, m.content_variables, m.created_at,
+       m.body
   FROM outbox o JOIN messages m ON m.id = o.message_id
  WHERE o.published_at IS NULL AND o.created_at < now() - make_interval(secs => %s)
  ORDER BY o.created_at, o.message_id
@@ -81,34 +107,45 @@ SELECT m.id, m.phone_number, m.template_id, m.content_sid, m.content_variables, 
 
 _INSERT_COLUMNS = (
     "phone", "template", "parameters", "content_sid", "variables",
-    "order_id", "customer_id", "key", "hash",
+    "order_id", "customer_id", "key", "hash", "body",
 )  # fmt: skip
 
 
-def _insert_values(command: AcceptCommand) -> dict[str, Any]:
-    return {
+def _insert_values(command: Accept) -> dict[str, Any]:
+    values: dict[str, Any] = {
         "phone": command.phone_number,
-        "template": command.template.name,
-        "parameters": json.dumps(dict(command.parameters), ensure_ascii=False),
-        "content_sid": command.template.content_sid,
-        "variables": json.dumps(dict(command.content_variables), ensure_ascii=False),
+        "template": None,
+        "parameters": "{}",
+        "content_sid": None,
+        "variables": "{}",
         "order_id": command.order_id,
         "customer_id": command.customer_id,
         "key": command.idempotency_key,
         "hash": command.request_hash,
+        "body": None,
     }
+    if isinstance(command, AcceptCommand):
+        values["template"] = command.template.name
+        values["parameters"] = json.dumps(dict(command.parameters), ensure_ascii=False)
+        values["content_sid"] = command.template.content_sid
+        values["variables"] = json.dumps(dict(command.content_variables), ensure_ascii=False)
+    else:
+        values["body"] = command.body
+    return values
 
 
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def insert(self, command: AcceptCommand) -> Inserted | Existing:
+    def insert(self, command: Accept) -> AcceptOutcome:
         return self.insert_many([command])[0]
 
-    def insert_many(self, commands: Sequence[AcceptCommand]) -> list[Inserted | Existing]:
+    def insert_many(self, commands: Sequence[Accept]) -> list[AcceptOutcome]:
         """Commits the messages with their history and outbox rows in one statement;
-        a command whose idempotency key is taken gets the owner of the key instead."""
+        a command whose idempotency key is taken gets the owner of the key instead,
+        and one to an opted-out recipient gets OptedOut (unless its key is taken:
+        a retry of a request accepted before the STOP is answered with its id)."""
         columns: dict[str, list[Any]] = {name: [] for name in _INSERT_COLUMNS}
         for command in commands:
             for name, value in _insert_values(command).items():
@@ -122,9 +159,13 @@ class MessageStore:
                 cur.execute(_PREPARE)
                 cur.execute(_EXECUTE, columns)
             rows = cur.fetchall()
-        results: list[Inserted | Existing | None] = [
+        results: list[AcceptOutcome | None] = [
             Inserted(MessageId(row[0]), row[1]) if row[0] is not None else None for row in rows
         ]
+        opted_out = [bool(row[2]) for row in rows]
+        for index, command in enumerate(commands):
+            if opted_out[index] and command.idempotency_key is None:
+                results[index] = OptedOut()
         taken = [c.idempotency_key for c, r in zip(commands, results, strict=True) if r is None]
         if taken:
             # A new statement (and snapshot) sees each key's owner, even one committed
@@ -135,6 +176,9 @@ class MessageStore:
             for index, command in enumerate(commands):
                 if results[index] is None:
                     owner = owners.get(command.idempotency_key)
+                    if owner is None and opted_out[index]:
+                        results[index] = OptedOut()
+                        continue
                     if owner is None:
                         # Unreachable while messages are never deleted: a conflicting
                         # insert that aborts lets ours through instead.
@@ -143,10 +187,18 @@ class MessageStore:
         return [r for r in results if r is not None]
 
     def get(self, message_id: MessageId) -> StoredMessage | None:
+        """The message with its status history, oldest first."""
         with self._db.autocommit() as cur:
-            cur.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = %s", (message_id,))
-            row = cur.fetchone()
-        return None if row is None else _stored_message(row)
+            return message_with_history(cur, message_id)
+
+    def recipient_state(self, phone_number: str, idempotency_key: str | None) -> RecipientState:
+        """Opt-out, latest inbound message and the key's owner, in one query."""
+        with self._db.autocommit() as cur:
+            return recipient_state(cur, phone_number, idempotency_key)
+
+    def order_records(self, order_id: str, limit: int) -> OrderRecords:
+        with self._db.transaction() as cur:
+            return order_records(cur, order_id, limit)
 
     def list(self, query: ListQuery) -> list[StoredMessage]:
         """Newest first; ties on created_at broken by id, so pages are stable."""
@@ -162,13 +214,13 @@ class MessageStore:
                 args.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
-            f"SELECT {_COLUMNS} FROM messages {where} "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages AS m {where} "
             "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
         )
         with self._db.autocommit() as cur:
             cur.execute(sql, (*args, query.limit, query.offset))
             rows = cur.fetchall()
-        return [_stored_message(row) for row in rows]
+        return [stored_message(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,30 +255,16 @@ class OutboxStore:
             yield OutboxClaim(commands, cur)
 
 
-def _stored_message(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(
-        message_id=MessageId(row[0]),
-        phone_number=row[1],
-        template_id=row[2],
-        parameters={str(k): str(v) for k, v in (row[3] or {}).items()},
-        order_id=row[4],
-        customer_id=row[5],
-        status=MessageStatus(row[6]),
-        twilio_sid=row[7],
-        error_code=row[8],
-        error_message=row[9],
-        created_at=row[10],
-        updated_at=row[11],
-    )
-
-
 def _send_command(row: tuple[Any, ...]) -> SendCommand:
-    message_id, phone, template_id, content_sid, variables, created_at = row
+    """The command an accept published, rebuilt from its row: a template (content SID
+    and variables) or a session message (body, no template)."""
+    message_id, phone, template_id, content_sid, variables, created_at, body = row
     return SendCommand(
         message_id=MessageId(message_id),
         to=phone,
-        template_id=template_id,
+        template_id=template_id or "",
         content_sid=content_sid,
         content_variables={str(k): str(v) for k, v in (variables or {}).items()},
         accepted_at=created_at,
+        body=body,
     )

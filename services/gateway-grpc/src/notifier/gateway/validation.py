@@ -1,4 +1,5 @@
-"""Pure request validation: SendRequest -> AcceptCommand, and ListMessages' rules.
+"""Pure request validation: SendRequest -> AcceptCommand, SessionRequest ->
+AcceptSessionCommand, and the rules of ListMessages, GetMessage and GetOrderTimeline.
 
 Everything a request can get wrong is found here, before anything is written;
 each failure is an InvalidRequest naming the field. The template comes from a
@@ -23,15 +24,25 @@ from notifier.common.domain.templates import (
 )
 from notifier.common.errors import InvalidRequest
 from notifier.gateway.e164 import normalise_phone
-from notifier.gateway.model import AcceptCommand, ListQuery, SendRequest
+from notifier.gateway.model import (
+    AcceptCommand,
+    AcceptSessionCommand,
+    ListQuery,
+    SendRequest,
+    SessionRequest,
+)
 
 MAX_ID_LENGTH = 128
 MAX_PARAMETERS = 32
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# WhatsApp's limit on the text of a message.
+MAX_BODY_LENGTH = 4096
 TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Any C0 control character (newlines and tabs included) or DEL.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a session body must not hold: C0 controls but newline and tab, DEL and C1 controls.
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Bumped if the canonical form below ever changes, so old hashes never match new ones.
 _HASH_VERSION = 1
 
@@ -92,6 +103,47 @@ def request_hash(
     return hashlib.sha256(canonical.encode()).digest()
 
 
+def validate_session(request: SessionRequest) -> AcceptSessionCommand:
+    """Checks every field of a session message; the window and opt-out are the service's."""
+    phone = normalise_phone(request.phone_number)
+    body = _body(request.body)
+    order_id = _optional_id("order_id", request.order_id)
+    customer_id = _optional_id("customer_id", request.customer_id)
+    idempotency_key = _optional_id("idempotency_key", request.idempotency_key)
+    return AcceptSessionCommand(
+        phone_number=phone,
+        body=body,
+        order_id=order_id,
+        customer_id=customer_id,
+        idempotency_key=idempotency_key,
+        request_hash=session_hash(phone, body, order_id, customer_id),
+    )
+
+
+def session_hash(
+    phone_number: str, body: str, order_id: str | None, customer_id: str | None
+) -> bytes:
+    """SHA-256 of a validated session message, as `request_hash` is of a template one.
+
+    The "session" marker stands where a template request has its phone number (always
+    "+..."), so a session request never hashes like a template request.
+    """
+    canonical = json.dumps(
+        [_HASH_VERSION, "session", phone_number, body, order_id, customer_id],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def validate_order_id(value: str) -> str:
+    """GetOrderTimeline's order_id: required, otherwise the rules of every id."""
+    order_id = _optional_id("order_id", value)
+    if order_id is None:
+        raise InvalidRequest("order_id", "is required, e.g. ORD-12345")
+    return order_id
+
+
 def validate_list(
     order_id: str, customer_id: str, status: MessageStatus | None, limit: int, offset: int
 ) -> ListQuery:
@@ -123,6 +175,27 @@ def _template_name(value: str) -> str:
     if not TEMPLATE_NAME.match(value):
         raise InvalidRequest(
             "template_id", "must be 1-64 lowercase letters, digits or '_', starting with a letter"
+        )
+    return value
+
+
+def _body(value: str) -> str:
+    """1 to 4096 characters of text, not blank; newlines and tabs are its only controls.
+
+    The text is kept as sent (WhatsApp shows it verbatim) and never echoed in an error.
+    """
+    if value == "":
+        raise InvalidRequest("body", f"is required: 1 to {MAX_BODY_LENGTH} characters of text")
+    if len(value) > MAX_BODY_LENGTH:
+        raise InvalidRequest("body", f"is {len(value)} characters long; at most {MAX_BODY_LENGTH}")
+    if not value.strip():
+        raise InvalidRequest("body", "must not be blank")
+    control = _BODY_CONTROL.search(value)
+    if control is not None:
+        raise InvalidRequest(
+            "body",
+            f"must not contain control characters other than newline and tab "
+            f"(U+{ord(control.group()):04X} at character {control.start() + 1})",
         )
     return value
 

@@ -21,7 +21,7 @@ import psycopg2
 import psycopg2.errors
 
 from notifier.common.errors import NotFound, NotifierError, TransientError
-from notifier.gateway.model import AcceptCommand, Existing, Inserted
+from notifier.gateway.model import Accept, AcceptCommand, AcceptOutcome
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _WAIT_SECONDS = 60.0
 
 
 class BatchStore(Protocol):
-    def insert_many(self, commands: Sequence[AcceptCommand]) -> list[Inserted | Existing]: ...
+    def insert_many(self, commands: Sequence[Accept]) -> list[AcceptOutcome]: ...
 
 
 def _locked() -> threading.Lock:
@@ -41,14 +41,14 @@ def _locked() -> threading.Lock:
 
 @dataclass(slots=True, eq=False)
 class _Pending:
-    command: AcceptCommand
+    command: Accept
     # Released once: when the result is in, or when this request is asked to lead.
     # A bare lock is the cheapest one-shot signal between threads (an Event is a
     # Condition, a lock and a deque).
     wake: threading.Lock = field(default_factory=_locked)
     done: bool = False
     lead: bool = False
-    result: Inserted | Existing | None = None
+    result: AcceptOutcome | None = None
     error: BaseException | None = None
 
 
@@ -73,7 +73,7 @@ class AcceptWriter:
             self._stopping = True
             self._idle.wait_for(lambda: self._leaders == 0, timeout=_WAIT_SECONDS)
 
-    def insert(self, command: AcceptCommand) -> Inserted | Existing:
+    def insert(self, command: Accept) -> AcceptOutcome:
         """Returns once the command's batch is committed (or raises its error)."""
         pending = _Pending(command)
         with self._lock:
@@ -142,8 +142,10 @@ class AcceptWriter:
                 log.warning("accept batch failed; retrying one by one", extra={"count": len(batch)})
                 for pending in batch:
                     self._write([pending])
-            elif isinstance(exc, psycopg2.errors.ForeignKeyViolation):
-                name = batch[0].command.template.name
+            elif isinstance(exc, psycopg2.errors.ForeignKeyViolation) and isinstance(
+                command := batch[0].command, AcceptCommand
+            ):
+                name = command.template.name
                 _finish(batch[0], error=NotFound(f"template_id: no template named {name!r}"))
             else:
                 _finish(batch[0], error=exc)
@@ -159,7 +161,7 @@ class AcceptWriter:
 
 def _finish(
     pending: _Pending,
-    result: Inserted | Existing | None = None,
+    result: AcceptOutcome | None = None,
     error: BaseException | None = None,
 ) -> None:
     pending.result = result
