@@ -32,7 +32,6 @@ from tests.fuzz.grpc_calls import (
     OK,
     REQUESTS,
     SENDS,
-    Outcome,
     allowed_codes,
     assert_listed_as_asked,
     assert_stored_as_sent,
@@ -70,10 +69,6 @@ BUDGET = {
     "grpcurl": 300,
 }
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-# BUG-1 (test_an_undecodable_request_is_invalid_argument): grpc answers INTERNAL "Exception
-# deserializing request!" to bytes that do not parse. Set to False once that is fixed.
-TOLERATE_UNDECODABLE_AS_INTERNAL = True
-_UNDECODABLE_DETAILS = "Exception deserializing request!"
 # How far past the size limit an oversized request goes, in bytes.
 OVERSHOOT = (1, 2, 100, 65_536, 1_000_000, 3_000_000)
 _ID_FIELDS = ("order_id", "customer_id", "idempotency_key")
@@ -249,13 +244,6 @@ def test_any_bytes_on_the_wire_get_an_answer_a_caller_can_act_on(
         before = rows.counts()
         outcome = raw_call(channel, method, data)
         undecodable = not parses(method, data)
-        if (
-            TOLERATE_UNDECODABLE_AS_INTERNAL
-            and undecodable
-            and outcome.code == grpc.StatusCode.INTERNAL
-            and outcome.details == _UNDECODABLE_DETAILS
-        ):
-            outcome = Outcome(INVALID, "request: known bug BUG-1")
         check_answer(method, outcome, len(data), max_bytes, undecodable=undecodable)
         if method in SENDS and outcome.code != grpc.StatusCode.UNIMPLEMENTED:
             ledger.check_write(outcome, before, rows)
@@ -315,12 +303,6 @@ def test_the_message_size_limit_is_exact(channel: grpc.Channel, max_bytes: int) 
     assert over.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-1: an undecodable request (invalid UTF-8 in a string field, a broken "
-    "varint) is answered INTERNAL by grpc's deserializer, not INVALID_ARGUMENT. Remove "
-    "this mark and set TOLERATE_UNDECODABLE_AS_INTERNAL to False once fixed.",
-)
 @pytest.mark.parametrize(
     ("method", "data"),
     [
@@ -333,32 +315,41 @@ def test_the_message_size_limit_is_exact(channel: grpc.Channel, max_bytes: int) 
 def test_an_undecodable_request_is_invalid_argument(
     channel: grpc.Channel, method: str, data: bytes
 ) -> None:
+    """Once BUG-1: grpc answered INTERNAL "Exception deserializing request!" to these."""
     outcome = raw_call(channel, method, data)
     assert outcome.code == INVALID, (outcome.code.name, outcome.details)
+    assert outcome.details.startswith(f"request: not a valid whatsapp.{method}Request message")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-2: each open ServerReflectionInfo stream (grpcurl keeps one for its whole "
-    "run) holds one of the GRPC_MAX_WORKERS threads, so that many idle streams starve every "
-    "other call, health checks included. Remove this mark once fixed.",
-)
 def test_idle_reflection_streams_do_not_starve_other_calls(
-    gateway: RunningGateway, channel: grpc.Channel
+    gateway: RunningGateway, channel: grpc.Channel, stub: WhatsAppServiceStub
 ) -> None:
-    streams = []
+    """Once BUG-2: each open ServerReflectionInfo stream (grpcurl keeps one for its whole
+    run) held one of the GRPC_MAX_WORKERS threads, so that many idle streams starved every
+    other call, health checks included. Streams now have threads of their own, and those
+    beyond GRPC_MAX_OPEN_STREAMS are refused at once."""
+    settings = gateway.settings
+    streams, refused = [], []
     try:
-        for _ in range(gateway.settings.max_workers):
+        for _ in range(max(settings.max_workers, settings.max_open_streams) + 2):
             requests: queue.Queue[Any] = queue.Queue()
             requests.put(reflection_pb2.ServerReflectionRequest(list_services=""))
             stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-                iter(requests.get, None)
+                iter(requests.get, None), timeout=30
             )
-            next(stream)  # answered; the stream stays open, as grpcurl's does
             streams.append(stream)
+            try:
+                next(stream)  # answered; the stream stays open, as grpcurl's does
+            except grpc.RpcError as exc:
+                refused.append(exc.code())
+        assert len(streams) - len(refused) == settings.max_open_streams
+        assert set(refused) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
         health = health_pb2_grpc.HealthStub(channel)
-        reply = health.Check(health_pb2.HealthCheckRequest(), timeout=3)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        for _ in range(settings.max_workers + 1):
+            reply = health.Check(health_pb2.HealthCheckRequest(), timeout=3)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            outcome = call(stub.GetMessage, whatsapp_pb2.GetMessageRequest(message_id=1))
+            assert outcome.code in (OK, grpc.StatusCode.NOT_FOUND)
     finally:
         for stream in streams:
             stream.cancel()
@@ -377,9 +368,9 @@ def test_grpcurl_json_with_wrong_types_is_refused_by_grpcurl_or_answered_with_a_
     print(f"grpcurl bodies drawn with seed {seed}")  # shown when the test fails
     cases = bodies(seed, examples(BUDGET["grpcurl"]))
     before = rows.counts()
-    # Each grpcurl holds a reflection stream, and so a server thread, for its whole run:
-    # as many as the server has threads would starve it (BUG-2), so stay one below.
-    parallel = max(1, gateway.settings.max_workers - 1)
+    # Each grpcurl holds a reflection stream for its whole run, and the gateway refuses
+    # streams beyond GRPC_MAX_OPEN_STREAMS: stay below that.
+    parallel = max(1, min(gateway.settings.max_workers, gateway.settings.max_open_streams) - 1)
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         runs = list(pool.map(lambda body: run_grpcurl(executable, gateway.port, body), cases))
     accepted: set[int] = set()

@@ -77,6 +77,11 @@ app.kubernetes.io/part-of: notifier
 {{- .Values.twilio.existingSecret | default (include "notifier.devSecretName" .) }}
 {{- end }}
 
+{{/* The gateway's kubernetes.io/tls Secret: its own name, else "<fullname>-gateway-tls". */}}
+{{- define "notifier.gatewayTlsSecretName" -}}
+{{- .Values.gateway.tls.secretName | default (printf "%s-gateway-tls" (include "notifier.fullname" .)) }}
+{{- end }}
+
 {{- define "notifier.usesDevSecret" -}}
 {{- if or (not .Values.postgres.existingSecret) (not .Values.twilio.existingSecret) }}true{{ end }}
 {{- end }}
@@ -91,6 +96,12 @@ app.kubernetes.io/part-of: notifier
 {{- end }}
 {{- if and .Values.sender.enabled (not .Values.twilio.whatsappFrom) (not .Values.twilio.messagingServiceSid) }}
 {{- fail "the sender needs twilio.whatsappFrom or twilio.messagingServiceSid" }}
+{{- end }}
+{{- if and .Values.gateway.tls.clientCa.enabled (not .Values.gateway.tls.enabled) }}
+{{- fail "gateway.tls.clientCa.enabled needs gateway.tls.enabled: mTLS is TLS plus client certificates" }}
+{{- end }}
+{{- if and .Values.gateway.tls.enabled (eq (int .Values.gateway.healthPort) (int .Values.gateway.grpcPort)) }}
+{{- fail "gateway.healthPort must differ from gateway.grpcPort: it serves plaintext health checks beside the TLS port" }}
 {{- end }}
 {{- if and .Values.messageTemplates.enabled (not .Values.operator.enabled) }}
 {{- fail "messageTemplates.enabled needs operator.enabled: nothing would reconcile the MessageTemplates" }}

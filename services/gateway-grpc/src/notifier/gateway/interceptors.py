@@ -2,7 +2,9 @@
 
 Our errors become their gRPC status in one table; anything else is a bug and
 becomes INTERNAL with only `internal error (ref <id>)`, while the traceback is
-logged once under that ref. Health and reflection calls pass through untouched.
+logged once under that ref. Bytes that are no valid request message are the
+caller's fault (INVALID_ARGUMENT naming `request`), not grpc's INTERNAL. Health and
+reflection calls pass through untouched.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -80,11 +83,38 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 return handler
             wrapped = grpc.unary_unary_rpc_method_handler(
                 _wrap(method.removeprefix(SERVICE_PREFIX), handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
             self._handlers[method] = wrapped
         return wrapped
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A request whose bytes do not parse. grpc answers INTERNAL when a deserializer
+    raises, before any handler runs; this stands in for the request instead, so the
+    handler can answer INVALID_ARGUMENT."""
+
+    details: str
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+    request_type = getattr(deserialize, "__self__", None)
+    name = getattr(getattr(request_type, "DESCRIPTOR", None), "full_name", "the request message")
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # DecodeError, for a protobuf message
+            # upb says why after the type's name: "String field had bad UTF-8", "Wire format
+            # was corrupt"; it never quotes the bytes.
+            reason = str(exc).rsplit(": ", 1)[-1] or type(exc).__name__
+            return Undecodable(f"not a valid {name} message ({reason})")
+
+    return tolerant
 
 
 def _wrap(method: str, behavior: Behavior) -> Behavior:
@@ -99,6 +129,8 @@ def _wrap(method: str, behavior: Behavior) -> Behavior:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
+            if isinstance(request, Undecodable):
+                raise InvalidRequest("request", request.details)
             return behavior(request, context)
         except NotifierError as exc:
             code = status_code_for(exc)

@@ -104,6 +104,9 @@ def start_gateway(
             "topic": settings.kafka.topics.outbound,
             "database": db.dsn_for_logs,
             "workers": settings.max_workers,
+            "transport": settings.tls.mode if settings.tls else "plaintext",
+            "health_port": server.health_port,
+            "auth": "bearer" if settings.auth_tokens else "off",
         },
     )
     return RunningGateway(

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from notifier.common.config import DatabaseSettings, Env, KafkaSettings
+from notifier.gateway.auth import tokens_from_env
+from notifier.gateway.tls import TlsFiles
 
 # The one fault point this process knows; tests set NOTIFIER_FAULT_POINT to it to
 # kill the gateway between the DB commit of an accept and the Kafka produce.
@@ -33,6 +35,15 @@ class GatewaySettings:
     relay_after_seconds: float = 5.0
     log_level: str = "INFO"
     fault_point: str | None = field(default=None)
+    # Streams (reflection, health Watch) open at once, each on a thread of its own.
+    max_open_streams: int = 8
+    # None: plaintext (the default). Else TLS, and mTLS when it has a client CA.
+    tls: TlsFiles | None = None
+    # A plaintext port serving only grpc.health.v1, for Kubernetes' gRPC probes, which
+    # cannot speak TLS. None: health is served on the gRPC port only.
+    health_port: int | None = None
+    # Accepted bearer tokens of WhatsAppService callers; empty: no authentication.
+    auth_tokens: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
@@ -67,6 +78,20 @@ class GatewaySettings:
             ),
             log_level=log_level,
             fault_point=fault_point,
+            max_open_streams=env.integer("GRPC_MAX_OPEN_STREAMS", 8, minimum=1, maximum=1024),
+            tls=TlsFiles.from_env(env),
+            health_port=_optional_port(env, "GRPC_HEALTH_PORT"),
+            auth_tokens=tokens_from_env(env),
         )
+        if settings.health_port and settings.health_port == settings.grpc_port:
+            env.problems.append(
+                f"GRPC_HEALTH_PORT={settings.health_port} must differ from GRPC_PORT"
+            )
         env.check()
         return settings
+
+
+def _optional_port(env: Env, name: str) -> int | None:
+    if env.optional(name) is None:
+        return None
+    return env.integer(name, 0, minimum=0, maximum=65535)
