@@ -19,6 +19,7 @@ from notifier.common.domain.status import MessageStatus
 from notifier.sender.classify import RetryPolicy
 from notifier.sender.pacer import SlotPacer
 from notifier.sender.ratelimit import RecipientBuckets
+from notifier.sender.recent_sends import RecentSends
 from notifier.sender.recipients import PartitionKey, RecipientQueues
 from notifier.sender.scheduler import Scheduler
 from notifier.sender.service import (
@@ -66,6 +67,7 @@ def build(
     max_attempts: int = 3,
     concurrency: int = 8,
     api_delay: float = 0.0,
+    recent: RecentSends | None = None,
 ) -> Harness:
     api = FakeMessagesApi(errors=list(errors or []), clock=time.monotonic)
     if api_delay:
@@ -79,7 +81,7 @@ def build(
     statuses = FakeStatuses()
     sink = FakeSink()
     leaser = FakeLeaser(time.monotonic, spacing=0.001)
-    service = SendService(api, statuses, sink, "https://hooks.example.com/")
+    service = SendService(api, statuses, sink, "https://hooks.example.com/", recent=recent)
     pacer = SlotPacer(leaser, 0.001, 0.01, late_tolerance=0.05)
     done: list[tuple[PartitionKey, int]] = []
     scheduler = Scheduler(
@@ -274,3 +276,31 @@ def test_an_unexpected_error_counts_as_an_attempt_and_ends_failed(
     h.wait_done(1)
     [event] = h.sink.events
     assert (event.status, event.attempts) == (MessageStatus.FAILED, 3)
+
+
+def test_a_command_that_comes_back_after_its_send_is_reported_again_not_sent(
+    make: Make,
+) -> None:
+    h = make(recent=RecentSends())
+    h.submit(1)
+    h.wait_done(1)
+    # The same command again (republished after the broker lost it, say): the status
+    # still reads QUEUED because the first SENDING event never reached the recorder.
+    h.scheduler.submit(command(1), (TOPIC, 0), 2)
+    h.wait_done(2)
+    assert len(h.api.calls) == 1
+    first, again = h.sink.events
+    assert (again.status, again.twilio_sid) == (MessageStatus.SENDING, first.twilio_sid)
+
+
+def test_a_call_finishing_after_its_partition_was_disowned_marks_no_offset(
+    make: Make,
+) -> None:
+    h = make(api_delay=0.2)
+    h.submit(1)
+    wait_until(lambda: h.scheduler.in_flight == 1 and not h.api.calls, timeout=2)
+    h.scheduler.disown([(TOPIC, 0)])
+    wait_until(lambda: h.scheduler.in_flight == 0, timeout=2)
+    # Reported (its SENDING event exists) but its offset is not: the partition is gone.
+    assert [e.status for e in h.sink.events] == [MessageStatus.SENDING]
+    assert h.done == []

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from notifier.common.domain.messages import Source
 from notifier.common.domain.status import MessageStatus
+from notifier.sender import metrics
+from notifier.sender.recent_sends import RecentSends
 from notifier.sender.service import (
     Accepted,
     Failed,
     PermanentApiError,
     SendService,
     Sent,
+    SentBefore,
     Skipped,
 )
 from tests.unit.sender.sender_fakes import T0, FakeMessagesApi, FakeSink, FakeStatuses, command
@@ -92,3 +95,28 @@ def test_a_skip_publishes_nothing_but_is_done_at_once() -> None:
 def test_permanent_api_errors_keep_code_and_status() -> None:
     error = PermanentApiError("not a mobile number", 21614, 400)
     assert (error.code, error.http_status, error.message) == (21614, 400, "not a mobile number")
+
+
+def test_a_message_sent_lately_is_reported_again_without_a_status_check_or_a_call() -> None:
+    statuses = FakeStatuses()
+    clock = [100.0]
+    api, sink = FakeMessagesApi(), FakeSink()
+    svc = SendService(api, statuses, sink, "https://hooks.example.com/", lambda: T0,
+                      recent=RecentSends(), clock=lambda: clock[0])  # fmt: skip
+    accepted = svc.attempt(command(6))
+    clock[0] += 3599
+    checks = statuses.checks
+    verdict = svc.check(command(6))
+    assert verdict == SentBefore(accepted.sid)
+    assert statuses.checks == checks  # answered from memory: the database may be down
+    before = metrics.SKIPPED.labels("recently_sent")._value.get()
+    acked: list[bool] = []
+    svc.report(command(6), verdict, 0, lambda: acked.append(True))
+    [event] = sink.events
+    assert (event.status, event.twilio_sid, event.source) == (
+        MessageStatus.SENDING, accepted.sid, Source.SENDER,
+    )  # fmt: skip
+    assert acked == [True] and len(api.calls) == 1
+    assert metrics.SKIPPED.labels("recently_sent")._value.get() == before + 1
+    clock[0] += 2  # an hour and a second after the send: forgotten, checked as usual
+    assert svc.check(command(6)) is None

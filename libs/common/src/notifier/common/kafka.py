@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer as KafkaConsumer
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 # key are the original bytes, so the record can be replayed as it was.
 DLQ_REASON_HEADER = "dlq.reason"
 DLQ_SOURCE_HEADERS = ("dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
+# How long a replaced producer gets to hand back the delivery reports of its records.
+_DRAIN_SECONDS = 5.0
+# After all brokers were down, a producer is replaced at most this often (a producer
+# built during the outage gets its id from whichever broker comes back).
+_DOWN_REPLACE_SECONDS = 5.0
 
 
 def _base_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
@@ -58,8 +64,147 @@ def producer_config(
 
 def make_producer(
     settings: KafkaSettings, client_id: str, overrides: Mapping[str, Any] | None = None
-) -> Producer:
-    return Producer(producer_config(settings, client_id, overrides))
+) -> RecoveringProducer:
+    return RecoveringProducer(producer_config(settings, client_id, overrides))
+
+
+def is_fatal(error: object) -> bool:
+    """Whether a librdkafka error leaves its producer unusable for good."""
+    return isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL)
+
+
+def _error_code(error: object) -> int | None:
+    return error.code() if isinstance(error, KafkaError) else None
+
+
+class RecoveringProducer:
+    """An idempotent producer that replaces itself when its broker may have lost its state.
+
+    A broker that lost its state (the in-memory dev broker restarted, a cluster rebuilt
+    from scratch) no longer knows our producer id. librdkafka then either fails for good
+    (a fatal OUT_OF_ORDER_SEQUENCE_NUMBER) or, seen with Tansu, retries "unknown producer
+    id" with ever new epochs until each record times out, and every later record too.
+    So a fresh producer is built after a fatal error, after all brokers were down (they
+    may come back empty; at most once per `_DOWN_REPLACE_SECONDS`), and after a record
+    timed out. The old one is purged, so each record it still held gets a failed delivery
+    report at once: callers produce it again (it lands on the new producer) or leave it
+    to their relay, as for any failure. Only the methods this service uses are offered;
+    they are thread-safe.
+    """
+
+    def __init__(self, config: Mapping[str, Any], factory: Callable[..., Any] = Producer) -> None:
+        self._factory = factory
+        self._user_error_cb = config.get("error_cb")
+        self._config = {**config, "error_cb": self._on_error}
+        self._lock = threading.Lock()
+        self._replace_wanted: str | None = None
+        self._replaced_at = float("-inf")
+        self._producer = factory(self._config)
+        self.replacements = 0
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Produces on the current producer; after a fatal error, on its replacement."""
+
+        def delivered(error: Any, message: Any) -> None:
+            if _error_code(error) == KafkaError._MSG_TIMED_OUT:
+                self._want_replacement("a record timed out (the producer may be stuck)")
+            if on_delivery is not None:
+                on_delivery(error, message)
+
+        for attempt in range(2):
+            self._replace_if_wanted()
+            try:
+                # Under the lock, so no record can land on a producer being replaced
+                # (it would never be served again); produce() does not block.
+                with self._lock:
+                    self._producer.produce(
+                        topic, value=value, key=key, on_delivery=delivered, **kwargs
+                    )
+                return
+            except KafkaException as exc:
+                if attempt == 1 or not is_fatal(exc.args[0]):
+                    raise
+                self._want_replacement("fatal error")
+
+    def poll(self, timeout: float = 0) -> int:
+        """Serves delivery reports; replaces the producer first when that is due."""
+        self._replace_if_wanted()
+        try:
+            return int(self._producer.poll(timeout))
+        except KafkaException as exc:
+            if not is_fatal(exc.args[0]):
+                raise
+            self._want_replacement("fatal error")
+            return 0
+
+    def flush(self, timeout: float) -> int:
+        self._replace_if_wanted()
+        try:
+            return int(self._producer.flush(timeout))
+        except KafkaException as exc:
+            if not is_fatal(exc.args[0]):
+                raise
+            self._want_replacement("fatal error")
+            self._replace_if_wanted()
+            return int(self._producer.flush(timeout))
+
+    def purge(self) -> None:
+        self._producer.purge()
+
+    def close(self) -> None:
+        self._producer.close()
+
+    def list_topics(self, *args: Any, **kwargs: Any) -> Any:
+        return self._producer.list_topics(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if is_fatal(error):
+            self._want_replacement("fatal error")
+        elif (
+            _error_code(error) == KafkaError._ALL_BROKERS_DOWN
+            and time.monotonic() - self._replaced_at >= _DOWN_REPLACE_SECONDS
+        ):
+            self._want_replacement("all brokers were down (they may come back empty)")
+        if self._user_error_cb is not None:
+            self._user_error_cb(error)
+
+    def _want_replacement(self, reason: str) -> None:
+        self._replace_wanted = self._replace_wanted or reason
+
+    def _replace_if_wanted(self) -> None:
+        if self._replace_wanted is None:
+            return
+        with self._lock:
+            reason, self._replace_wanted = self._replace_wanted, None
+            if reason is None:
+                return  # another thread replaced it already
+            old, self._producer = self._producer, self._factory(self._config)
+            self._replaced_at = time.monotonic()
+            self.replacements += 1
+        log.warning("kafka producer replaced", extra={"reason": reason})
+        # Every record the old producer still holds must get its (failed) delivery report,
+        # or its caller would wait for it forever: purge them, then serve the reports.
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        try:
+            old.purge()
+            while len(old) > 0 and time.monotonic() < deadline:
+                old.poll(0.05)
+        except KafkaException:
+            pass  # it is being dropped; its errors are already known
+        if len(old) > 0:
+            log.error("records of the replaced producer got no delivery report",
+                      extra={"count": len(old)})  # fmt: skip
 
 
 def consumer_config(
@@ -142,10 +287,18 @@ class TopicKeeper:
     configured partition count.
     """
 
-    def __init__(self, settings: KafkaSettings, names: Iterable[str], interval: float = 5.0):
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        names: Iterable[str],
+        interval: float = 5.0,
+        on_created: Callable[[list[str]], None] | None = None,
+    ):
         self._settings = settings
         self._names = list(dict.fromkeys(names))
         self._interval = interval
+        # Told which topics had to be created again: their records are gone.
+        self._on_created = on_created
         self._stop = threading.Event()
         self._admin = AdminClient(_base_config(settings, "notifier-topic-keeper"))
         self._thread = threading.Thread(target=self._run, name="topic-keeper", daemon=True)
@@ -170,3 +323,8 @@ class TopicKeeper:
             if created:
                 log.warning("topics were missing and have been created again",
                             extra={"topics": created})  # fmt: skip
+                if self._on_created is not None:
+                    try:
+                        self._on_created(created)
+                    except Exception:
+                        log.exception("handling recreated topics failed")

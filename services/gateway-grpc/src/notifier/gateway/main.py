@@ -19,7 +19,7 @@ from grpc_health.v1 import health
 from notifier.common.config import ConfigError
 from notifier.common.db import Database
 from notifier.common.errors import TransientError
-from notifier.common.kafka import ensure_topics, make_producer
+from notifier.common.kafka import TopicKeeper, ensure_topics, make_producer
 from notifier.common.lifecycle import StopFlag, install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import MetricsServer, start_metrics_server
@@ -55,11 +55,13 @@ class RunningGateway:
     _catalog: TemplateCatalog
     _db: Database
     _metrics: MetricsServer | None
+    _topic_keeper: TopicKeeper
 
     def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, finish those in flight, flush publishes, close the pool."""
         self._health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self._topic_keeper.stop()
         self._writer.stop()
         self._relay.stop()
         self._publisher.close(_FLUSH_SECONDS)
@@ -75,8 +77,9 @@ def start_gateway(
 ) -> RunningGateway:
     """Builds and starts everything; the gateway reports SERVING once it is all up."""
     stop = stop or StopFlag()
-    _retry("create the outbound topic", stop, lambda: ensure_topics(
-        settings.kafka, [settings.kafka.topics.outbound]
+    outbound = settings.kafka.topics.outbound
+    created = _retry("create the outbound topic", stop, lambda: ensure_topics(
+        settings.kafka, [outbound]
     ))  # fmt: skip
     # One connection per gRPC worker (reads), plus the accept writers, relay, stamper
     # and catalog refresh.
@@ -84,6 +87,13 @@ def start_gateway(
     catalog = TemplateCatalog(db, settings.template_refresh_seconds)
     _retry("load the templates", stop, catalog.start)
     outbox = OutboxStore(db)
+    if created:
+        _requeue_after_topic_loss(outbox, stop)
+    # The outbound topic is ours: when the broker loses it (and its records), it is
+    # created again and every message still QUEUED goes out again through the relay.
+    topic_keeper = TopicKeeper(
+        settings.kafka, [outbound], on_created=lambda _: _requeue_after_topic_loss(outbox, stop)
+    )
     producer = make_producer(settings.kafka, client_id="notifier-gateway")
     publisher = Publisher(producer, settings.kafka.topics.outbound, outbox).start()
     relay = Relay(
@@ -95,6 +105,7 @@ def start_gateway(
     health_servicer = health.HealthServicer()
     server, port = build_server(settings, WhatsAppServicer(service), health_servicer)
     server.start()
+    topic_keeper.start()
     metrics = start_metrics_server(settings.metrics_port) if serve_metrics else None
     set_serving(health_servicer, serving=True)
     log.info(
@@ -111,7 +122,7 @@ def start_gateway(
     )
     return RunningGateway(
         settings, port, metrics.port if metrics else None, server, health_servicer, writer,
-        relay, publisher, catalog, db, metrics,
+        relay, publisher, catalog, db, metrics, topic_keeper,
     )  # fmt: skip
 
 
@@ -134,6 +145,23 @@ def main() -> None:
     stop.wait()
     gateway.stop()
     logs.close()
+
+
+def _requeue_after_topic_loss(outbox: OutboxStore, stop: StopFlag) -> None:
+    """The outbound topic was (re)created: commands of messages still QUEUED may have
+    been lost with the old one, so the relay publishes them again. The sender skips
+    those it already sent (status or its memory of recent sends)."""
+    try:
+        count = _retry("requeue QUEUED messages", stop, outbox.requeue_queued)
+    except TransientError as exc:
+        log.error("QUEUED messages not requeued after the outbound topic was recreated; "
+                  "restart the gateway to retry", extra={"error": str(exc)})  # fmt: skip
+        return
+    log.log(
+        logging.WARNING if count else logging.INFO,
+        "outbound topic was created: QUEUED messages requeued for the relay",
+        extra={"count": count},
+    )
 
 
 def _fault(settings: GatewaySettings) -> Callable[[], None]:

@@ -246,6 +246,15 @@ class OutboxStore:
         with self._db.transaction() as cur:
             cur.execute(_MARK_PUBLISHED, (list(ids),))
 
+    def requeue_queued(self) -> int:
+        """Marks every message still QUEUED as not published, so the relay sends its
+        command again; for when the outbound topic was lost (the broker lost its data).
+        Returns how many. Messages that got further are not touched: their command was
+        consumed, and the sender would skip it anyway."""
+        with self._db.transaction() as cur:
+            cur.execute(_REQUEUE_QUEUED)
+            return int(cur.rowcount)
+
     @contextmanager
     def claim_unpublished(self, older_than_seconds: float, limit: int) -> Iterator[OutboxClaim]:
         """Locks up to `limit` unconfirmed rows older than the age; commits on exit."""
@@ -253,6 +262,13 @@ class OutboxStore:
             cur.execute(_CLAIM, (older_than_seconds, limit))
             commands = [_send_command(row) for row in cur.fetchall()]
             yield OutboxClaim(commands, cur)
+
+
+_REQUEUE_QUEUED = """
+UPDATE outbox AS o SET published_at = NULL
+  FROM messages AS m
+ WHERE m.id = o.message_id AND m.status = 'QUEUED' AND o.published_at IS NOT NULL
+"""
 
 
 def _send_command(row: tuple[Any, ...]) -> SendCommand:

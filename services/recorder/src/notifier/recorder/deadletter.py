@@ -12,7 +12,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from notifier.common.kafka import DLQ_REASON_HEADER, DLQ_SOURCE_HEADERS
+from notifier.common.kafka import DLQ_REASON_HEADER, DLQ_SOURCE_HEADERS, RecoveringProducer
 from notifier.recorder.metrics import RecorderMetrics
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 class DeadLetters:
     """Produces to the dead-letter topic; `confirm()` waits until the broker has them all."""
 
-    def __init__(self, producer: Producer, topic: str, metrics: RecorderMetrics) -> None:
+    def __init__(
+        self, producer: Producer | RecoveringProducer, topic: str, metrics: RecorderMetrics
+    ) -> None:
         self._producer = producer
         self._topic = topic
         self._metrics = metrics

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from notifier.common.config import Topics
-from notifier.common.kafka import DLQ_REASON_HEADER, DLQ_SOURCE_HEADERS
+from notifier.common.kafka import DLQ_REASON_HEADER, DLQ_SOURCE_HEADERS, RecoveringProducer
 from notifier.common.lifecycle import StopFlag
 from notifier.common.payloads import PayloadError, decode_send_command
 from notifier.sender import metrics
@@ -51,7 +51,7 @@ class SendConsumer:
     def __init__(
         self,
         consumer: Consumer,
-        producer: Producer,
+        producer: Producer | RecoveringProducer,
         scheduler: Scheduler,
         done: DoneQueue,
         topics: Topics,
@@ -111,7 +111,11 @@ class SendConsumer:
     def _handle(self, record: Message) -> None:
         error = record.error()
         if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
+            if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                # The gateway creates (and recreates) the outbound topic; until it does,
+                # the subscription waits for it.
+                log.info("waiting for the outbound topic", extra={"error": str(error)})
+            elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error", extra={"error": str(error)})
             return
         partition: PartitionKey = (record.topic() or "", record.partition() or 0)
@@ -150,15 +154,18 @@ class SendConsumer:
             lambda: self._done.put((partition, offset)),
         )
 
-    def _store_done(self) -> None:
+    def _drain_done(self) -> None:
         while True:
             try:
                 partition, offset = self._done.get_nowait()
             except queue.Empty:
-                break
+                return
             tracker = self._trackers.get(partition)
             if tracker is not None:
                 tracker.done(offset)
+
+    def _store_done(self) -> None:
+        self._drain_done()
         offsets = []
         for (topic, number), tracker in self._trackers.items():
             position = tracker.to_store()
@@ -213,6 +220,11 @@ class SendConsumer:
         for key in keys:
             self._trackers.pop(key, None)
             self._paused.discard(key)
+        # Calls still running finish without marking an offset done: the partitions may
+        # come back to us, even as a recreated topic whose offsets name other commands
+        # (the broker lost its data), and a stale "done" would let a commit skip one.
+        self._scheduler.disown(keys)
+        self._drain_done()
 
     def _commit(self, keys: Sequence[PartitionKey]) -> None:
         offsets = [

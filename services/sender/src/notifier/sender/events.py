@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from confluent_kafka import KafkaError, Message, Producer
 
 from notifier.common.domain.messages import StatusChange
+from notifier.common.kafka import RecoveringProducer
 from notifier.common.payloads import encode_status_change
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ Headers = Sequence[tuple[str, bytes]]
 class KafkaPublisher:
     """Thread-safe produce; `on_acked` runs in the thread that polls the producer."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer | RecoveringProducer) -> None:
         self._producer = producer
 
     def produce(

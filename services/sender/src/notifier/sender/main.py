@@ -26,7 +26,10 @@ from notifier.sender.metrics import CONSUMER_LAG
 from notifier.sender.pacer import SlotPacer
 from notifier.sender.rate_slots import PostgresSlotLeaser
 from notifier.sender.ratelimit import RecipientBuckets, late_tolerance, slot_spacing
+from notifier.sender.recent_sends import RecentSends
 from notifier.sender.recipients import RecipientQueues
+from notifier.sender.reconcile_store import ReconcileStore
+from notifier.sender.reconciler import Reconciler, ReconcileSettings
 from notifier.sender.scheduler import Scheduler
 from notifier.sender.service import SendService
 from notifier.sender.settings import SenderSettings
@@ -41,7 +44,10 @@ class SenderReplica:
 
     def __init__(self, settings: SenderSettings, stop: StopFlag) -> None:
         topics = settings.kafka.topics
-        names = [topics.outbound, topics.events, topics.dead_letter]
+        # The outbound topic is the gateway's: when it has to create it again, the broker
+        # lost its data and the gateway republishes what is still QUEUED. Created here, it
+        # would hide that loss; the consumer waits for it instead.
+        names = [topics.events, topics.dead_letter]
         ensure_topics(settings.kafka, names)
         self._topic_keeper = TopicKeeper(settings.kafka, names)
         client_id = f"notifier-sender-{socket.gethostname()}-{os.getpid()}"
@@ -56,12 +62,16 @@ class SenderReplica:
             settings.lease_run_seconds,
             late_tolerance(settings.rate_safety_factor),
         )
+        twilio = TwilioMessages(settings.twilio, pool_size=settings.concurrency)
+        results = KafkaResultSink(KafkaPublisher(producer), topics.events)
         service = SendService(
-            TwilioMessages(settings.twilio, pool_size=settings.concurrency),
+            twilio,
             MessageStatusStore(self._db),
-            KafkaResultSink(KafkaPublisher(producer), topics.events),
+            results,
             settings.public_webhook_url,
+            recent=RecentSends(settings.recent_sends_capacity, settings.recent_sends_seconds),
         )
+        self._reconciler = _reconciler(settings, twilio, results)
         self._scheduler = Scheduler(
             service,
             pacer,
@@ -91,6 +101,8 @@ class SenderReplica:
         try:
             self._topic_keeper.start()
             self._scheduler.start()
+            if self._reconciler is not None:
+                self._reconciler.start()
             log.info(
                 "sender started",
                 extra={
@@ -104,9 +116,32 @@ class SenderReplica:
             )
             self.consumer.run()
         finally:
+            if self._reconciler is not None:
+                self._reconciler.stop()
             self._topic_keeper.stop()
             metrics_server.stop()
             self._db.close()
+
+
+def _reconciler(
+    settings: SenderSettings, twilio: TwilioMessages, results: KafkaResultSink
+) -> Reconciler | None:
+    if settings.reconcile_interval_seconds <= 0:
+        return None
+    store = ReconcileStore(
+        settings.database.url, settings.reconcile_after_seconds, settings.reconcile_max_age_seconds
+    )
+    return Reconciler(
+        store,
+        twilio,
+        results,
+        ReconcileSettings(
+            settings.reconcile_interval_seconds,
+            settings.reconcile_after_seconds,
+            settings.reconcile_batch,
+            settings.reconcile_fetches_per_second,
+        ),
+    )
 
 
 def run(settings: SenderSettings, stop: StopFlag) -> None:

@@ -30,7 +30,8 @@ RETRIES = Counter(
 )
 SKIPPED = Counter(
     "notifier_sender_skipped_total",
-    "Commands not sent, by reason (already_handled: the message left QUEUED; unknown_message).",
+    "Commands not sent, by reason (already_handled: the message left QUEUED; unknown_message; "
+    "recently_sent: this replica sent it within the hour, its SENDING result is reported again).",
     ["reason"],
 )
 DEAD_LETTERED = Counter(
@@ -81,4 +82,19 @@ CONSUMER_LAG = Gauge(
 LAST_POLL = Gauge(
     "notifier_sender_last_poll_timestamp_seconds",
     "Unix time of the consumer loop's last poll; /healthz fails when it is 30 s old.",
+)
+RECONCILED = Counter(
+    "notifier_sender_reconciled_total",
+    "Statuses the reconciler found further along at Twilio than in our records (callbacks "
+    "lost for good) and published, by the status published.",
+    ["status"],
+)
+RECONCILE_FETCHES = Counter(
+    "notifier_sender_reconcile_fetches_total",
+    "Messages the reconciler fetched from Twilio, by outcome (moved, unchanged, not_found, error).",
+    ["outcome"],
+)
+RECONCILE_LEADER = Gauge(
+    "notifier_sender_reconcile_leader",
+    "1 while this replica holds the reconciler's lock and runs its passes, else 0.",
 )

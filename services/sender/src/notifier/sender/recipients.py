@@ -44,6 +44,9 @@ class Job:
     calling: bool = False
     # The outcome went to SendService.report: whatever happens next, never send again.
     reported: bool = False
+    # Its partition was given up (revoke done, or lost): its offset means nothing to the
+    # next owner (a recreated topic reuses offsets), so finishing it stores nothing.
+    disowned: bool = False
     wake: threading.Event = field(default_factory=threading.Event)
 
     @property

@@ -81,6 +81,15 @@ class Scheduler:
         wanted = set(partitions)
         return self._drop(lambda job: job.partition in wanted, timeout)
 
+    def disown(self, partitions: Collection[PartitionKey]) -> None:
+        """Jobs of these partitions still running report their outcome but no offset: the
+        partitions are gone, and their offsets may name other records when they return."""
+        wanted = set(partitions)
+        with self._cond:
+            for job in self._active:
+                if job.partition in wanted:
+                    job.disowned = True
+
     def stop(self, grace: float) -> int:
         """Starts nothing more; waits up to `grace` for calls in progress. Returns those left."""
         with self._cond:
@@ -251,7 +260,8 @@ class Scheduler:
         job.reported = True
 
         def acked() -> None:
-            self._on_done(job.partition, job.offset)
+            if not job.disowned:
+                self._on_done(job.partition, job.offset)
 
         self._service.report(job.command, outcome, job.attempts, acked)
         with self._cond:

@@ -1,4 +1,5 @@
-"""The send use case, step by step: status and opt-out check, one Twilio call, the result event.
+"""The send use case, step by step: recently sent? status and opt-out check, one Twilio call,
+the result event.
 
 The ports it needs are declared here (`MessagesApi`, `StatusReader`, `ResultSink`);
 when each step runs (pacing, retries) is the scheduler's business, not this module's.
@@ -19,6 +20,7 @@ from notifier.common.domain.phone import mask
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import PermanentError, TransientError
 from notifier.sender import metrics
+from notifier.sender.recent_sends import RecentSends
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,14 @@ class Skipped:
     reason: str
 
 
-Outcome = Sent | Failed | Skipped
+@dataclass(frozen=True, slots=True)
+class SentBefore:
+    """This replica already got a SID for the message: report it again, call nobody."""
+
+    sid: TwilioSid
+
+
+Outcome = Sent | Failed | Skipped | SentBefore
 
 # Twilio's "attempt to send to unsubscribed recipient": the code Twilio itself would
 # answer with, so an opt-out we catch and one Twilio catches are counted alike.
@@ -113,20 +122,30 @@ class SendService:
         sink: ResultSink,
         public_webhook_url: str,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recent: RecentSends | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._statuses = statuses
         self._sink = sink
         self._webhook = public_webhook_url.rstrip("/")
         self._now = now
+        self._recent = recent if recent is not None else RecentSends(capacity=0)
+        self._clock = clock
 
     def status_callback_url(self, message_id: MessageId) -> str:
         """Where Twilio posts this message's statuses; `mid` ties them to our id."""
         return f"{self._webhook}/webhook/status?mid={message_id}"
 
-    def check(self, command: SendCommand) -> Skipped | Failed | None:
-        """None when the message may be sent now. Skipped when it must not be sent (again);
-        Failed when its recipient opted out while it waited. Raises TransientError."""
+    def check(self, command: SendCommand) -> Skipped | Failed | SentBefore | None:
+        """None when the message may be sent now. SentBefore when this replica sent it
+        lately; Skipped when it must not be sent (again); Failed when its recipient opted
+        out while it waited. Raises TransientError."""
+        # Before the status check: the SENDING event that would have moved the message
+        # past QUEUED may be the very thing the broker lost.
+        recent = self._recent.get(command.message_id, self._clock())
+        if recent is not None:
+            return SentBefore(recent.sid)
         state = self._statuses.state_of(command.message_id)
         if state is None:
             log.warning(
@@ -153,6 +172,7 @@ class SendService:
         try:
             accepted = self._api.create(command, self.status_callback_url(command.message_id))
             outcome = "ok"
+            self._recent.remember(command.message_id, accepted.sid, self._clock())
             return accepted
         except TransientError:
             outcome = "retry"
@@ -176,7 +196,14 @@ class SendService:
             log.info("send skipped", extra={**context, "reason": outcome.reason})
             on_acked()
             return
-        if isinstance(outcome, Sent):
+        if isinstance(outcome, SentBefore):
+            metrics.SKIPPED.labels("recently_sent").inc()
+            log.info(
+                "send skipped: sent recently; SENDING reported again",
+                extra={**context, "twilio_sid": outcome.sid},
+            )
+            change = self._change(command, MessageStatus.SENDING, attempts, outcome.sid)
+        elif isinstance(outcome, Sent):
             metrics.SENT.inc()
             log.info("message sent", extra={**context, "twilio_sid": outcome.accepted.sid})
             change = self._change(command, MessageStatus.SENDING, attempts, outcome.accepted.sid)

@@ -58,6 +58,18 @@ class SenderSettings:
     retry_max_seconds: float = 30.0
     max_buffered_per_partition: int = 1000
     grace_seconds: float = 20.0
+    # Messages this replica got a SID for lately, so a command that comes back for one
+    # (republished after a broker lost its data) is not sent again; 0 remembers none.
+    recent_sends_capacity: int = 200_000
+    recent_sends_seconds: float = 3600.0
+    # The status reconciler (one replica at a time): every interval, up to `batch`
+    # messages quiet for `after` seconds (and for less than `max_age`) are fetched from
+    # Twilio, at most `fetches_per_second`. An interval of 0 turns it off.
+    reconcile_interval_seconds: float = 60.0
+    reconcile_after_seconds: float = 900.0
+    reconcile_max_age_seconds: float = 3 * 86_400.0
+    reconcile_batch: int = 100
+    reconcile_fetches_per_second: float = 10.0
     metrics_port: int = 9102
     log_level: str = "INFO"
 
@@ -105,6 +117,28 @@ class SenderSettings:
                 "SENDER_MAX_BUFFERED_PER_PARTITION", 1000, minimum=1, maximum=1_000_000
             ),
             grace_seconds=env.number("SENDER_GRACE_SECONDS", 20.0, minimum=0.0, maximum=600.0),
+            recent_sends_capacity=env.integer(
+                "SENDER_RECENT_SENDS_CAPACITY", 200_000, minimum=0, maximum=10_000_000
+            ),
+            recent_sends_seconds=env.number(
+                "SENDER_RECENT_SENDS_SECONDS", 3600.0, minimum=1.0, maximum=86_400.0
+            ),
+            reconcile_interval_seconds=env.number(
+                "SENDER_RECONCILE_INTERVAL_SECONDS", 60.0, minimum=0.0, maximum=86_400.0
+            ),
+            reconcile_after_seconds=env.number(
+                "SENDER_RECONCILE_AFTER_SECONDS", 900.0, minimum=1.0, maximum=86_400.0
+            ),
+            reconcile_max_age_seconds=env.number(
+                "SENDER_RECONCILE_MAX_AGE_SECONDS",
+                3 * 86_400.0,
+                minimum=60.0,
+                maximum=30 * 86_400.0,
+            ),
+            reconcile_batch=env.integer("SENDER_RECONCILE_BATCH", 100, minimum=1, maximum=10_000),
+            reconcile_fetches_per_second=env.number(
+                "SENDER_RECONCILE_FETCHES_PER_SECOND", 10.0, minimum=0.1, maximum=100.0
+            ),
             metrics_port=env.integer("METRICS_PORT", 9102, minimum=0, maximum=65_535),
             log_level=env.choice("LOG_LEVEL", "INFO", _LOG_LEVELS),
         )

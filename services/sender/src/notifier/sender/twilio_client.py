@@ -1,13 +1,16 @@
 """The Twilio Messages API through the official SDK: the only module importing `twilio`.
 
 Sends templates as ContentSid + ContentVariables and session messages as Body, from the
-`whatsapp:` number or the Messaging Service; every failure becomes TransientApiError or
-PermanentApiError by `classify`. The SDK retries nothing: the scheduler retries, paced.
+`whatsapp:` number or the Messaging Service, and fetches a message's current status for the
+reconciler; every failure becomes TransientApiError or PermanentApiError by `classify`. The
+SDK retries nothing: the scheduler retries, paced.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,6 +21,7 @@ from twilio.rest import Client
 from notifier.common.domain.ids import TwilioSid
 from notifier.common.domain.messages import SendCommand
 from notifier.sender.classify import Verdict, classify
+from notifier.sender.reconcile_plan import TwilioState
 from notifier.sender.service import Accepted, PermanentApiError, TransientApiError
 from notifier.sender.settings import TwilioSettings
 
@@ -55,15 +59,29 @@ class TwilioMessages:
             params["content_sid"] = command.content_sid
             if command.content_variables:
                 params["content_variables"] = json.dumps(dict(command.content_variables))
-        try:
+        with _api_errors():
             message = self._client.messages.create(**params)
-        except TwilioRestException as exc:
-            raise _api_error(str(exc.msg), exc.status, exc.code) from exc
-        except requests.Timeout as exc:
-            raise _api_error(f"Twilio did not answer in time: {exc}", None, None, True) from exc
-        except requests.RequestException as exc:
-            raise _api_error(f"cannot reach Twilio: {exc}", None, None) from exc
         return Accepted(TwilioSid(str(message.sid)), str(message.status))
+
+    def fetch(self, sid: TwilioSid) -> TwilioState:
+        """Twilio's record of one message now: status, and the error of a failed one."""
+        with _api_errors():
+            message = self._client.messages(sid).fetch()
+        code = message.error_code
+        return TwilioState(str(message.status), int(code) if code else None, message.error_message)
+
+
+@contextmanager
+def _api_errors() -> Iterator[None]:
+    """Every way a call can fail, as TransientApiError or PermanentApiError."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise _api_error(str(exc.msg), exc.status, exc.code) from exc
+    except requests.Timeout as exc:
+        raise _api_error(f"Twilio did not answer in time: {exc}", None, None, True) from exc
+    except requests.RequestException as exc:
+        raise _api_error(f"cannot reach Twilio: {exc}", None, None) from exc
 
 
 def _api_error(

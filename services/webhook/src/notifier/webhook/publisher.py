@@ -14,11 +14,11 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from notifier.common.config import KafkaSettings
 from notifier.common.errors import TransientError
-from notifier.common.kafka import producer_config
+from notifier.common.kafka import RecoveringProducer, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,12 @@ class KafkaPublisher:
             # librdkafka gives up on a record when the request does, so a broker outage
             # does not pile up records nobody waits for any more.
             "message.timeout.ms": max(int(timeout * 1000), 100),
-            "error_cb": self._on_error,
             # librdkafka's own log lines go through logging (JSON), served by poll().
             "logger": logging.getLogger("librdkafka"),
         }
-        self._config = producer_config(settings, client_id, overrides)
-        self._producer = Producer(self._config)
-        # Set when librdkafka reports a fatal error (e.g. the broker forgot our idempotent
-        # producer id after losing its state): that producer is unusable and is replaced.
-        self._fatal = threading.Event()
-        self._replace_lock = threading.Lock()
+        # Replaces itself when the broker may have lost its state (fatal error, all
+        # brokers down, a record timed out): see RecoveringProducer.
+        self._producer = RecoveringProducer(producer_config(settings, client_id, overrides))
         self._ready = False
         self._ready_until = 0.0
         self._probe_lock = threading.Lock()
@@ -87,15 +83,12 @@ class KafkaPublisher:
 
     def publish(self, key: str, value: bytes) -> None:
         """Returns once the broker acknowledged the record; TransientError otherwise."""
-        if self._fatal.is_set():
-            self._replace_producer()
         delivery = _Delivery()
         try:
             self._producer.produce(self._topic, value, key.encode(), on_delivery=delivery)
         except BufferError as exc:
             raise TransientError("the Kafka producer's queue is full") from exc
         except KafkaException as exc:
-            self._note_error(exc.args[0])
             raise TransientError(f"cannot produce to {self._topic}: {exc}") from exc
         if not delivery.done.wait(self._timeout):
             raise TransientError(f"Kafka did not acknowledge within {self._timeout:g}s")
@@ -126,31 +119,6 @@ class KafkaPublisher:
             log.warning("records not acknowledged at exit", extra={"count": left})
 
     def _poll(self) -> None:
-        # Serves delivery reports, error callbacks and logs; returns as soon as one is ready.
+        # Serves delivery reports and logs; returns as soon as one is ready.
         while not self._stop.is_set():
-            try:
-                self._producer.poll(0.1)
-            except KafkaException as exc:  # a fatal error is raised here as well
-                self._note_error(exc.args[0])
-
-    def _on_error(self, error: KafkaError) -> None:
-        # Brokers going away is reported here too; requests see it as a missing ack.
-        self._note_error(error)
-
-    def _note_error(self, error: object) -> None:
-        if isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL):
-            self._fatal.set()
-
-    def _replace_producer(self) -> None:
-        with self._replace_lock:
-            if not self._fatal.is_set():
-                return  # another request thread replaced it already
-            old, self._producer = self._producer, Producer(self._config)
-            self._fatal.clear()
-        log.warning("kafka producer replaced after a fatal error", extra={"topic": self._topic})
-        # Fail what the old producer still holds now, rather than at each request's timeout.
-        try:
-            old.purge()
-            old.poll(0)
-        except KafkaException:
-            pass  # it is being dropped; its errors are already known
+            self._producer.poll(0.1)

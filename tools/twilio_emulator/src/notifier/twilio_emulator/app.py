@@ -31,9 +31,15 @@ from notifier.twilio_emulator.config import EmulatorConfig, parse_update
 from notifier.twilio_emulator.control import CONTROL_PREFIX, control_reply
 from notifier.twilio_emulator.faults import FaultPlan
 from notifier.twilio_emulator.ledger import Ledger, RecordedMessage
+from notifier.twilio_emulator.lifecycle import timeline
 from notifier.twilio_emulator.limiter import SlidingWindowLimiter, retry_after_header
 from notifier.twilio_emulator.reply import Reply, error_reply
-from notifier.twilio_emulator.validation import CreateRequest, parse_create, split_channel
+from notifier.twilio_emulator.validation import (
+    CreateRequest,
+    parse_create,
+    parse_mid,
+    split_channel,
+)
 
 MESSAGES_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
 MESSAGE_PATH: Final = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json")
@@ -165,6 +171,7 @@ class EmulatorApp:
         delay = self._latency()
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         to, sender = form.get("To"), form.get("From") or form.get("MessagingServiceSid")
+        mid = parse_mid(form.get("StatusCallback"))
         error = self._authorise(path, account, authorization)
         if error is None:
             fault = self.faults.take(to or "", split_channel(to or "")[1])
@@ -173,27 +180,40 @@ class EmulatorApp:
                 error = fault.error
         parsed = parse_create(form) if error is None else error
         if isinstance(parsed, TwilioError):
-            return self._reject(parsed, to, sender, delay)
+            return self._reject(parsed, to, sender, mid, delay)
+        config = self._config
+        # The plan is made whether or not callbacks are posted: it is also how the
+        # message's own status moves on, which a fetch reports.
+        plan = plan_callbacks(
+            config.callbacks, rule_for(parsed.to, config.callback_rules), self._rng
+        )
         with self._lock:
             admission = self._limiter.admit(parsed.sender, self._clock())
             if not admission.admitted:
                 retry = {"Retry-After": retry_after_header(admission.retry_after)}
-                return self._reject(catalog.too_many_requests(), to, sender, delay, retry)
-            message = self._record(parsed, admission.in_window)
+                return self._reject(catalog.too_many_requests(), to, sender, mid, delay, retry)
+            message = self._record(parsed, admission.in_window, plan, self._clock() + delay)
         self._notify(CallOutcome(True, 201, None, message.sid, to, sender, message.mid))
-        self._schedule_callbacks(message, after=delay)
+        self._schedule_callbacks(message, plan, after=delay)
         return Reply(201, resource.message_json(message), delay=delay)
 
-    def _schedule_callbacks(self, message: RecordedMessage, after: float) -> None:
-        """Plan the callbacks from the moment the answer leaves (after its latency)."""
+    def _schedule_callbacks(
+        self, message: RecordedMessage, plan: Sequence[PlannedCallback], after: float
+    ) -> None:
+        """Post the plan from the moment the answer leaves (after its latency)."""
         config = self._config
         if self._callbacks is None or not config.callbacks.enabled or not message.status_callback:
             return
-        rule = rule_for(message.to, config.callback_rules)
-        plan = plan_callbacks(config.callbacks, rule, self._rng)
         self._callbacks.schedule(message, plan, config.callbacks, config.auth_token, after)
 
-    def _record(self, request: CreateRequest, in_window: int) -> RecordedMessage:
+    def _record(
+        self,
+        request: CreateRequest,
+        in_window: int,
+        plan: Sequence[PlannedCallback],
+        start: float,
+    ) -> RecordedMessage:
+        initial = resource.initial_status(request.messaging_service_sid)
         message = RecordedMessage(
             sid=resource.new_message_sid(),
             account_sid=self._config.account_sid,
@@ -206,9 +226,9 @@ class EmulatorApp:
             body=request.body,
             status_callback=request.status_callback,
             mid=request.mid,
-            status=resource.initial_status(request.messaging_service_sid),
+            status=initial,
         )
-        self.ledger.record_accepted(message, in_window)
+        self.ledger.record_accepted(message, in_window, timeline(initial, plan, start))
         return message
 
     def _reject(
@@ -216,11 +236,12 @@ class EmulatorApp:
         error: TwilioError,
         to: str | None,
         sender: str | None,
+        mid: str | None,
         delay: float,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        self.ledger.record_rejected(error)
-        self._notify(CallOutcome(False, error.status, error.code, None, to, sender, None))
+        self.ledger.record_rejected(error, mid)
+        self._notify(CallOutcome(False, error.status, error.code, None, to, sender, mid))
         return error_reply(error, delay, headers)
 
     def _notify(self, outcome: CallOutcome) -> None:
@@ -233,6 +254,10 @@ class EmulatorApp:
         message = self.ledger.get(sid) if error is None else None
         if error is None and (message is None or message.account_sid != account):
             error = catalog.not_found(path)
-        if error is not None or message is None:
+        current = self.ledger.status_of(sid, self._clock()) if message is not None else None
+        if error is not None or message is None or current is None:
             return error_reply(error or catalog.not_found(path), delay)
-        return Reply(200, resource.message_json(message), delay=delay)
+        # Twilio's record, not what reached the webhook: it moves on with the plan's times.
+        return Reply(
+            200, resource.message_json(message, current.status, current.error), delay=delay
+        )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from notifier.twilio_emulator.callback_log import CallbackLog, CallbackStats
 from notifier.twilio_emulator.catalog import TwilioError
+from notifier.twilio_emulator.lifecycle import Step, Timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class LedgerStats:
     """mid -> times accepted, only for mids accepted more than once."""
     senders: Mapping[str, SenderStats]
     callbacks: CallbackStats = field(default_factory=CallbackStats)
+    rejected_mids: Mapping[str, int] = field(default_factory=dict)
+    """mid -> create calls refused (any code), for calls whose StatusCallback named one."""
 
     @property
     def peak_per_second(self) -> int:
@@ -92,6 +95,7 @@ class LedgerStats:
             "throttled": self.throttled,
             "duplicates": self.duplicates,
             "duplicate_mids": dict(self.duplicate_mids),
+            "rejected_mids": dict(self.rejected_mids),
             "peak_per_second": self.peak_per_second,
             "senders": {
                 sender: {
@@ -116,14 +120,21 @@ class Ledger:
         self._rejected: Counter[int] = Counter()
         self._throttled = 0
         self._mids: Counter[str] = Counter()
+        self._rejected_mids: Counter[str] = Counter()
+        self._timelines: dict[str, Timeline] = {}
         self._senders: dict[str, SenderStats] = {}
         self.callbacks = CallbackLog()
 
-    def record_accepted(self, message: RecordedMessage, in_window: int) -> None:
-        """Keep `message`; `in_window` is its sender's count in the window it closed."""
+    def record_accepted(
+        self, message: RecordedMessage, in_window: int, timeline: Timeline | None = None
+    ) -> None:
+        """Keep `message`; `in_window` is its sender's count in the window it closed;
+        `timeline` is how its status moves on (None: it stays as created)."""
         with self._lock:
             self._messages.append(message)
             self._by_sid[message.sid] = message
+            if timeline is not None:
+                self._timelines[message.sid] = timeline
             if message.mid is not None:
                 self._mids[message.mid] += 1
             sender = message.sender
@@ -135,9 +146,11 @@ class Ledger:
                 last_at=message.arrived_at,
             )
 
-    def record_rejected(self, error: TwilioError) -> None:
+    def record_rejected(self, error: TwilioError, mid: str | None = None) -> None:
         with self._lock:
             self._rejected[error.code] += 1
+            if mid is not None:
+                self._rejected_mids[mid] += 1
             if error.status == 429:
                 self._throttled += 1
 
@@ -149,6 +162,15 @@ class Ledger:
         with self._lock:
             return self._by_sid.get(sid)
 
+    def status_of(self, sid: str, now: float) -> Step | None:
+        """The message's status at `now` (the app's monotonic clock), None if unknown."""
+        with self._lock:
+            message = self._by_sid.get(sid)
+            timeline = self._timelines.get(sid)
+        if message is None:
+            return None
+        return (timeline or Timeline(message.status)).status_at(now)
+
     def stats(self) -> LedgerStats:
         with self._lock:
             duplicate_mids = {mid: n for mid, n in self._mids.items() if n > 1}
@@ -159,6 +181,7 @@ class Ledger:
                 throttled=self._throttled,
                 duplicates=sum(n - 1 for n in duplicate_mids.values()),
                 duplicate_mids=duplicate_mids,
+                rejected_mids=dict(self._rejected_mids),
                 senders=dict(self._senders),
                 callbacks=self.callbacks.stats(),
             )
@@ -170,5 +193,7 @@ class Ledger:
             self._rejected.clear()
             self._throttled = 0
             self._mids.clear()
+            self._rejected_mids.clear()
+            self._timelines.clear()
             self._senders.clear()
         self.callbacks.reset()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Final
 
+from notifier.twilio_emulator.catalog import DeliveryError
 from notifier.twilio_emulator.ledger import RecordedMessage
 
 API_VERSION: Final = "2010-04-01"
@@ -36,8 +37,11 @@ def message_uri(account_sid: str, sid: str) -> str:
     return f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json"
 
 
-def message_json(message: RecordedMessage) -> dict[str, object]:
-    """The Message resource for `message`, as a create or fetch answers it."""
+def message_json(
+    message: RecordedMessage, status: str | None = None, error: DeliveryError | None = None
+) -> dict[str, object]:
+    """The Message resource for `message`, as a create answers it, or as a fetch does with
+    its `status` now and the `error` that status carries."""
     created = rfc2822(message.arrived_at)
     base = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
     return {
@@ -48,8 +52,8 @@ def message_json(message: RecordedMessage) -> dict[str, object]:
         "date_sent": None,
         "date_updated": created,
         "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
+        "error_code": error.code if error else None,
+        "error_message": error.message if error else None,
         "from": message.from_,
         "messaging_service_sid": message.messaging_service_sid,
         "num_media": "0",
@@ -58,7 +62,7 @@ def message_json(message: RecordedMessage) -> dict[str, object]:
         "price": None,
         "price_unit": "USD",
         "sid": message.sid,
-        "status": message.status,
+        "status": status or message.status,
         "subresource_uris": {
             "media": f"{base}/Media.json",
             "feedback": f"{base}/Feedback.json",
