@@ -97,7 +97,7 @@ class SendConsumer:
                 on_lost=self._on_lost,
             )
             while not self._stop.is_set():
-                records = self._consumer.consume(_POLL_BATCH, _POLL_TIMEOUT_SECONDS)
+                records = self._next_records()
                 self._last_poll = time.monotonic()
                 metrics.LAST_POLL.set(time.time())
                 for record in records:
@@ -107,6 +107,20 @@ class SendConsumer:
                 self._flow_control()
         finally:
             self._shutdown()
+
+    def _next_records(self) -> list[Message]:
+        """What has arrived, at once; when nothing has, waits for the first record only.
+
+        consume(n, timeout) waits out its whole timeout unless n records arrive, which
+        would hold a lone command back for the full timeout.
+        """
+        records = self._consumer.consume(_POLL_BATCH, 0)
+        if records:
+            return list(records)
+        first = self._consumer.consume(1, _POLL_TIMEOUT_SECONDS)
+        if not first:
+            return []
+        return [*first, *self._consumer.consume(_POLL_BATCH - 1, 0)]
 
     def _handle(self, record: Message) -> None:
         error = record.error()

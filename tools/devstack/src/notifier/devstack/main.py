@@ -25,7 +25,7 @@ from notifier.devstack.ports import port_is_open
 from notifier.devstack.postgres import EmbeddedPostgres
 from notifier.devstack.settings import DevstackSettings
 from notifier.devstack.supervisor import ProcessSpec, Supervisor
-from notifier.devstack.tansu import TansuBroker
+from notifier.devstack.tansu import TANSU_CLIENT_ENV, TansuBroker
 from notifier.twilio_emulator.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 log = logging.getLogger("notifier.devstack")
@@ -52,6 +52,8 @@ def main() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": SESSION_TIMEOUT_MS,
         }
+        if not settings.kafka_bootstrap_servers:
+            kafka_env.update(TANSU_CLIENT_ENV)
         kafka = KafkaSettings.from_env(Env({**os.environ, **kafka_env}))
         ensure_topics(kafka, [kafka.topics.outbound, kafka.topics.events, kafka.topics.dead_letter])
 
