@@ -351,16 +351,12 @@ def sent_callbacks(records: list[Record[Event]]) -> set[int]:
     }
 
 
-# Known bugs, kept as reproducers: each flips to XPASS (and fails, strict) once fixed. They
-# hold a lock past the grace period, so they cost that long; they run last in the module.
+# PostgreSQL hangs (a lock held past the grace period): the process still exits within its
+# grace, cancelling the statements that block it (GraceWatchdog / Database.abort); what they
+# held is rolled back and redelivered, never lost. They cost a grace period each, so they
+# run last in the module.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gateway: after server.stop(grace) RunningGateway.stop waits for accept statements "
-    "still blocked in PostgreSQL (AcceptWriter.stop waits up to 60 s, statement_timeout 30 s)",
-)
 def test_the_gateway_exits_within_its_grace_while_the_database_hangs(stack: Stack) -> None:
     with (
         held(stack, "gateway"),
@@ -372,12 +368,6 @@ def test_the_gateway_exits_within_its_grace_while_the_database_hangs(stack: Stac
         sigterm(stack, "gateway")(GRACE_SECONDS + 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="recorder: SIGTERM is noticed only when the statement in progress returns, so "
-    "a hung PostgreSQL keeps it up for statement_timeout (30 s), past RECORDER_GRACE_SECONDS",
-)
 def test_the_recorder_exits_within_its_grace_while_the_database_hangs(stack: Stack) -> None:
     ids = insert_messages(stack, 10)
     with held(stack, "recorder"), locked(stack, "message_status_history"):

@@ -7,6 +7,7 @@ recovery from broken connections. SQL for a table lives with its owner
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import psycopg2.extensions
 import psycopg2.pool
 
 from notifier.common.errors import TransientError
+
+log = logging.getLogger(__name__)
 
 Connection = psycopg2.extensions.connection
 
@@ -59,6 +62,7 @@ class Database:
         self._dsn = dsn
         self._application_name = application_name
         self._idle: list[Connection] = []
+        self._busy: set[Connection] = set()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         self._closed = False
@@ -119,10 +123,17 @@ class Database:
             if self._closed:
                 raise TransientError("database pool is closed")
             if self._idle:
-                return self._idle.pop()
-        return connect(self._dsn, self._application_name)
+                conn = self._idle.pop()
+                self._busy.add(conn)
+                return conn
+        conn = connect(self._dsn, self._application_name)
+        with self._lock:
+            self._busy.add(conn)
+        return conn
 
     def _checkin(self, conn: Connection, broken: bool) -> None:
+        with self._lock:
+            self._busy.discard(conn)
         if broken or conn.closed:
             conn.close()
             return
@@ -131,6 +142,22 @@ class Database:
                 conn.close()
             else:
                 self._idle.append(conn)
+
+    def abort(self) -> int:
+        """Closes the pool and cancels every statement still running (a shutdown whose
+        grace ran out while PostgreSQL hangs); their transactions roll back. Returns how
+        many were cancelled."""
+        with self._lock:
+            busy = list(self._busy)
+        self.close()
+        cancelled = 0
+        for conn in busy:
+            try:
+                conn.cancel()
+                cancelled += 1
+            except psycopg2.Error as exc:
+                log.warning("cannot cancel a statement", extra={"error": str(exc)})
+        return cancelled
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ _T = TypeVar("_T")
 # How long start-up waits for PostgreSQL and Kafka before giving up.
 _STARTUP_SECONDS = 60.0
 _FLUSH_SECONDS = 10.0
+# After cancelling statements at shutdown, how long their threads get to notice.
+_ABORT_WAIT_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -59,11 +62,21 @@ class RunningGateway:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, finish those in flight, flush publishes, close the pool."""
+        grace = self.settings.grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
         self._health.enter_graceful_shutdown()
-        self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self._server.stop(grace).wait()
         self._topic_keeper.stop()
-        self._writer.stop()
-        self._relay.stop()
+        # Calls past their grace were cancelled, but their statements may still wait on
+        # a hung PostgreSQL: wait for them what is left of the grace, then cancel them
+        # (rolled back: their callers got no id, so nothing accepted is lost).
+        writer_done = self._writer.stop(max(0.0, deadline - time.monotonic()))
+        relay_done = self._relay.stop(max(0.0, deadline - time.monotonic()))
+        if not (writer_done and relay_done):
+            cancelled = self._db.abort()
+            log.warning("database statements cancelled at shutdown", extra={"count": cancelled})
+            self._writer.stop(_ABORT_WAIT_SECONDS)
+            self._relay.stop(_ABORT_WAIT_SECONDS)
         self._publisher.close(_FLUSH_SECONDS)
         self._catalog.stop()
         self._db.close()

@@ -192,10 +192,13 @@ class Relay:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stops relaying; waits up to `timeout` (default: a batch's acknowledgements)
+        for a pass in progress. False when it is still running."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=self._ack_timeout + 5)
+            self._thread.join(timeout=self._ack_timeout + 5 if timeout is None else timeout)
+        return not self._thread.is_alive()
 
     def relay_once(self) -> int:
         """One pass: claim, publish, wait for the broker, stamp. Returns rows confirmed."""

@@ -67,11 +67,12 @@ class AcceptWriter:
         """Nothing to start (requests lead themselves); kept so callers read the same."""
         return self
 
-    def stop(self) -> None:
-        """Refuses new commands and returns once everything queued is committed."""
+    def stop(self, timeout: float = _WAIT_SECONDS) -> bool:
+        """Refuses new commands and waits up to `timeout` for everything queued to be
+        committed; False when batches are still being written."""
         with self._lock:
             self._stopping = True
-            self._idle.wait_for(lambda: self._leaders == 0, timeout=_WAIT_SECONDS)
+            return self._idle.wait_for(lambda: self._leaders == 0, timeout=timeout)
 
     def insert(self, command: Accept) -> AcceptOutcome:
         """Returns once the command's batch is committed (or raises its error)."""

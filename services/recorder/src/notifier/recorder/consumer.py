@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,13 @@ class RecorderLoop:
         self._assigned: set[_PartitionKey] = set()
         self._backoff = _FIRST_BACKOFF
         self._retry_at: float | None = None  # set while PostgreSQL is failing
+        # Set when the shutdown overran its grace: what is pending is left for redelivery.
+        self._abandoned = threading.Event()
+
+    def abandon(self) -> None:
+        """Gives up applying what is pending (its offsets are not committed, so it is
+        redelivered); for a shutdown whose grace ran out while PostgreSQL hangs."""
+        self._abandoned.set()
 
     @property
     def pending(self) -> int:
@@ -235,7 +243,7 @@ class RecorderLoop:
         """Stop taking work, apply what is pending within the grace period, commit, close."""
         deadline = self._clock() + self._config.grace_seconds
         self._consumer.pause(self._consumer.assignment())
-        while self._batch and not self._flush():
+        while self._batch and not self._abandoned.is_set() and not self._flush():
             wait = min(self._backoff, deadline - self._clock())
             if wait <= 0:
                 break

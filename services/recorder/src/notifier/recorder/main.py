@@ -5,6 +5,7 @@ No logic lives here; see consumer.py for the loop and its delivery guarantee.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -12,7 +13,11 @@ from notifier.common.config import ConfigError
 from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
 from notifier.common.kafka import TopicKeeper, ensure_topics, make_consumer, make_producer
-from notifier.common.lifecycle import install_signal_handlers
+from notifier.common.lifecycle import (
+    GraceWatchdog,
+    install_signal_handlers,
+    run_in_worker_thread,
+)
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import start_metrics_server
 from notifier.recorder.applier import BatchApplier
@@ -26,6 +31,7 @@ from notifier.recorder.settings import RecorderSettings
 from notifier.recorder.store import EventStore
 
 SERVICE = "notifier-recorder"
+log = logging.getLogger("notifier.recorder")
 
 
 def main() -> None:
@@ -61,9 +67,19 @@ def main() -> None:
         stop,
         health,
     )
+
+    def break_off() -> None:
+        loop.abandon()
+        cancelled = db.abort()
+        log.warning("database statements cancelled at shutdown", extra={"count": cancelled})
+
+    # A statement stuck on a hung PostgreSQL would keep the loop from seeing the stop.
+    watchdog = GraceWatchdog(stop, settings.grace_seconds, break_off).start()
     try:
-        loop.run()  # returns once stop is set, the batch applied and offsets committed
+        # Returns once stop is set, the batch applied and offsets committed.
+        run_in_worker_thread(loop.run, "recorder-loop")
     finally:
+        watchdog.finished()
         topic_keeper.stop()
         producer.flush(5.0)
         db.close()
