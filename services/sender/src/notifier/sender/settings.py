@@ -60,8 +60,10 @@ class SenderSettings:
     grace_seconds: float = 20.0
     # Messages this replica got a SID for lately, so a command that comes back for one
     # (republished after a broker lost its data) is not sent again; 0 remembers none.
-    recent_sends_capacity: int = 200_000
-    recent_sends_seconds: float = 3600.0
+    # Two minutes covers a broker's loss being noticed and the commands coming back
+    # (seconds); longer only holds memory (~350 bytes a message).
+    recent_sends_capacity: int = 100_000
+    recent_sends_seconds: float = 120.0
     # The status reconciler (one replica at a time): every interval, up to `batch`
     # messages quiet for `after` seconds (and for less than `max_age`) are fetched from
     # Twilio, at most `fetches_per_second`. An interval of 0 turns it off.
@@ -118,10 +120,10 @@ class SenderSettings:
             ),
             grace_seconds=env.number("SENDER_GRACE_SECONDS", 20.0, minimum=0.0, maximum=600.0),
             recent_sends_capacity=env.integer(
-                "SENDER_RECENT_SENDS_CAPACITY", 200_000, minimum=0, maximum=10_000_000
+                "SENDER_RECENT_SENDS_CAPACITY", 100_000, minimum=0, maximum=10_000_000
             ),
             recent_sends_seconds=env.number(
-                "SENDER_RECENT_SENDS_SECONDS", 3600.0, minimum=1.0, maximum=86_400.0
+                "SENDER_RECENT_SENDS_SECONDS", 120.0, minimum=1.0, maximum=86_400.0
             ),
             reconcile_interval_seconds=env.number(
                 "SENDER_RECONCILE_INTERVAL_SECONDS", 60.0, minimum=0.0, maximum=86_400.0

@@ -9,6 +9,8 @@ SDK retries nothing: the scheduler retries, paced.
 from __future__ import annotations
 
 import json
+import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +40,7 @@ class TwilioMessages:
             raise RuntimeError("TwilioHttpClient built without a session")
         http.session.mount("https://", adapter)
         http.session.mount("http://", adapter)
+        _skip_environment_scan(http.session)
         self._client = Client(settings.account_sid, settings.auth_token, http_client=http)
         if settings.api_url:
             self._client.api.base_url = settings.api_url.rstrip("/")
@@ -69,6 +72,18 @@ class TwilioMessages:
             message = self._client.messages(sid).fetch()
         code = message.error_code
         return TwilioState(str(message.status), int(code) if code else None, message.error_message)
+
+
+def _skip_environment_scan(session: requests.Session) -> None:
+    """Without proxy variables, stop requests from reading the whole environment for
+    them on every call (~110 us with a pod's service variables, ~7 % of the sender's
+    CPU). A CA bundle named by REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE is still used."""
+    if urllib.request.getproxies():
+        return  # a proxy is configured: keep requests' own handling of it and NO_PROXY
+    session.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
 
 
 @contextmanager
