@@ -87,6 +87,10 @@ migrate: $(VENV)/.synced ## apply missing migrations to DATABASE_URL
 bench: $(VENV)/.synced ## run the benchmarks under bench/ and print their figures
 	$(BIN)/python bench/run.py
 
+.PHONY: soak
+soak: $(VENV)/.synced ## soak: the whole pipeline at half the P5 rate for SOAK_MINUTES (10), RSS every 30 s
+	$(BIN)/python bench/soak.py --minutes $(or $(SOAK_MINUTES),10)
+
 .PHONY: clean
 clean: ## remove the virtual environments and dev-stack data
 	rm -rf $(VENV) $(TOOLS) .devstack

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +22,17 @@ from typing import Any
 import grpc
 import psycopg2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from procstats import MemoryPeak, Monitor, PidSource, with_children
+from procstats import MemoryPeak, Monitor, PidSource, TreePeak, with_children
 from workload import send_request
 
 from notifier.common.migrate import apply_migrations
 from notifier.common.pb import whatsapp_pb2_grpc
 from notifier.devstack.ports import free_port
 from notifier.devstack.postgres import EmbeddedPostgres
-from notifier.devstack.processes import parent_death_signal, poll_until, tail, terminate
+from notifier.devstack.processes import poll_until, tail, terminate
 from notifier.devstack.tansu import TansuBroker
 from notifier.gateway.settings import GatewaySettings
+from notifier.webhook.settings import WebhookSettings
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -48,6 +49,17 @@ AUTH_TOKEN = "bench-auth-token"
 GATEWAY_WORKERS: int = next(
     f.default for f in dataclasses.fields(GatewaySettings) if f.name == "max_workers"
 )  # type: ignore[assignment]
+# The webhook's gunicorn shape (WEB_CONCURRENCY, GUNICORN_THREADS defaults), for the record.
+WEBHOOK_WORKERS: int = next(
+    f.default for f in dataclasses.fields(WebhookSettings) if f.name == "workers"
+)  # type: ignore[assignment]
+WEBHOOK_THREADS: int = next(
+    f.default for f in dataclasses.fields(WebhookSettings) if f.name == "threads"
+)  # type: ignore[assignment]
+# What Twilio would call in production: the signature covers this, not our address.
+PUBLIC_WEBHOOK_URL = "https://hooks.bench.example"
+# A service's argv, rewritten before it starts (the profiler wraps services this way).
+Launcher = Callable[[str, list[str]], list[str]]
 # Request numbers are handed out in blocks, so every benchmark's recipients are distinct.
 _INDEX_BLOCK = 500_000
 _INDEX_LIMIT = 8_000_000
@@ -55,6 +67,13 @@ _INDEX_LIMIT = 8_000_000
 
 class BenchError(RuntimeError):
     """The system under test did not start, answer or stop as expected."""
+
+
+def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+    """Starts `argv` so that it gets SIGTERM if we die (bench/die_with_parent.py), without
+    a `preexec_fn`: see that module for why."""
+    guard = [sys.executable, str(BENCH / "die_with_parent.py"), str(os.getpid())]
+    return subprocess.Popen([*guard, *argv], **popen)
 
 
 class Service:
@@ -66,14 +85,14 @@ class Service:
         self.name = name
         self.log_path = log_path
         self.health_url = ""
+        self.metrics_url = ""
         with log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                list(argv),
+            self._proc = spawn(
+                argv,
                 env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=parent_death_signal(),
             )
 
     @property
@@ -105,10 +124,12 @@ class Services:
     """The processes of one benchmark: stopped in reverse start order when the block ends,
     each watched process's peak memory read just before it stops."""
 
-    def __init__(self, bench: Bench, label: str) -> None:
+    def __init__(self, bench: Bench, label: str, launcher: Launcher | None = None) -> None:
         self._bench = bench
         self._label = label
+        self._launcher = launcher
         self._started: list[tuple[Service, bool]] = []
+        self._trees: set[str] = set()
 
     def __enter__(self) -> Services:
         return self
@@ -122,18 +143,34 @@ class Services:
         self.stop_all()
 
     def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], watch: bool = True
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        watch: bool = True,
+        watch_children: bool = False,
     ) -> Service:
+        """Starts `argv`; `watch` samples its memory, `watch_children` its children's too
+        (gunicorn's workers)."""
         log_path = self._bench.workdir / f"{self._label}-{name}.log"
         for n in range(2, 100):
             if not log_path.exists():
                 break
             log_path = self._bench.workdir / f"{self._label}-{name}-{n}.log"
+        if self._launcher is not None:
+            argv = self._launcher(name, list(argv))
         service = Service(name, argv, env, log_path)
         self._started.append((service, watch))
         if watch:
             self._bench.monitor.watch(self._key(name), service.pid)
+        if watch_children:
+            self._trees.add(name)
+            self._bench.monitor.watch_children(self._key(name), service.pid)
         return service
+
+    @property
+    def running(self) -> list[Service]:
+        return [service for service, _watched in self._started]
 
     def stop(self, service: Service) -> None:
         for entry in list(self._started):
@@ -147,6 +184,10 @@ class Services:
 
     def _finish(self, service: Service, watched: bool) -> None:
         try:
+            if service.name in self._trees:
+                self._trees.discard(service.name)
+                tree = self._bench.monitor.finish_children(self._key(service.name))
+                self._bench.tree_memory.append(tree)
             if watched and service.alive():
                 self._bench.memory.append(self._bench.monitor.finish(self._key(service.name)))
         finally:
@@ -184,10 +225,14 @@ class Services:
         service.wait_until(bound, 30, "the no-op server never printed its port")
         return service, f"{HOST}:{ports[0]}"
 
-    def emulator(self, mps: int, latency_ms: int) -> tuple[Service, str]:
+    def emulator(
+        self, mps: int, latency_ms: int, callbacks: Sequence[str] = ()
+    ) -> tuple[Service, str]:
+        """The Twilio emulator; without `callbacks` (its callback options) it posts none."""
         port = free_port(HOST)
         argv = [str(BIN / "twilio-emulator"), "--port", str(port), "--mps", str(mps)]
-        argv += ["--latency-ms", str(latency_ms), "--no-callbacks"]
+        argv += ["--latency-ms", str(latency_ms)]
+        argv += list(callbacks) if callbacks else ["--no-callbacks"]
         argv += ["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN]
         service = self.start("emulator", argv, {"LOG_LEVEL": "WARNING"})
         url = f"http://{HOST}:{port}"
@@ -195,9 +240,15 @@ class Services:
         return service, url
 
     def sender(
-        self, env: Mapping[str, str], emulator_url: str, name: str = "sender", wait: bool = True
+        self,
+        env: Mapping[str, str],
+        emulator_url: str,
+        name: str = "sender",
+        wait: bool = True,
+        webhook_url: str = "http://127.0.0.1:9/hooks",
     ) -> Service:
-        """A sender replica; with `wait=False` the caller waits with `wait_healthy`."""
+        """A sender replica; with `wait=False` the caller waits with `wait_healthy`.
+        `webhook_url` is the StatusCallback base (by default a port nothing listens on)."""
         metrics_port = free_port(HOST)
         service = self.start(
             name,
@@ -208,17 +259,53 @@ class Services:
                 "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
                 "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                 "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
-                # Nothing listens there: the emulator's callbacks are off.
-                "PUBLIC_WEBHOOK_URL": "http://127.0.0.1:9/hooks",
+                "PUBLIC_WEBHOOK_URL": webhook_url,
                 "METRICS_PORT": str(metrics_port),
             },
         )
         service.health_url = f"http://{HOST}:{metrics_port}/healthz"
+        service.metrics_url = f"http://{HOST}:{metrics_port}/metrics"
         if wait:
             wait_healthy(service)
         return service
 
-    def recorder(self, env: Mapping[str, str]) -> Service:
+    def webhook(self, env: Mapping[str, str], public_url: str | None = None) -> tuple[Service, str]:
+        """`notifier-webhook` (gunicorn, its default workers and threads); returns it and
+        its local base URL. Twilio signs over `public_url` (default: the local URL)."""
+        port, metrics_port = free_port(HOST), free_port(HOST)
+        url = f"http://{HOST}:{port}"
+        service = self.start(
+            "webhook",
+            [str(BIN / "notifier-webhook")],
+            {
+                **env,
+                "HTTP_PORT": str(port),
+                "METRICS_PORT": str(metrics_port),
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "PUBLIC_WEBHOOK_URL": public_url or url,
+            },
+            watch_children=True,
+        )
+        service.health_url = url + "/readyz"
+        service.metrics_url = f"http://{HOST}:{metrics_port}/metrics"
+        wait_healthy(service)
+        return service, url
+
+    def hello_app(self, env: Mapping[str, str]) -> tuple[Service, str]:
+        """The bare Flask baseline under the webhook's gunicorn settings (same `env`)."""
+        port = free_port(HOST)
+        url = f"http://{HOST}:{port}"
+        service = self.start(
+            "hello",
+            [sys.executable, str(BENCH / "hello_app.py")],
+            {**env, "HTTP_PORT": str(port), "TWILIO_AUTH_TOKEN": AUTH_TOKEN},
+            watch_children=True,
+        )
+        service.health_url = url + "/"
+        wait_healthy(service)
+        return service, url
+
+    def recorder(self, env: Mapping[str, str], wait: bool = True) -> Service:
         metrics_port = free_port(HOST)
         service = self.start(
             "recorder",
@@ -226,7 +313,9 @@ class Services:
             {**env, "METRICS_PORT": str(metrics_port)},
         )
         service.health_url = f"http://{HOST}:{metrics_port}/healthz"
-        wait_healthy(service)
+        service.metrics_url = f"http://{HOST}:{metrics_port}/metrics"
+        if wait:
+            wait_healthy(service)
         return service
 
 
@@ -240,12 +329,13 @@ class Bench:
     monitor: Monitor
     quick: bool
     memory: list[MemoryPeak] = field(default_factory=list)
+    tree_memory: list[TreePeak] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     """Figures a later benchmark builds on (P2 runs at half of P1's maximum)."""
     _next_index: int = 0
 
-    def services(self, label: str) -> Services:
-        return Services(self, label)
+    def services(self, label: str, launcher: Launcher | None = None) -> Services:
+        return Services(self, label, launcher)
 
     def database(self, name: str) -> str:
         """A new database `bench_<name>` with every migration applied; its URL."""
@@ -369,3 +459,14 @@ def http_ok(url: str) -> bool:
 def http_json(url: str, timeout: float = 30.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         return json.loads(reply.read())
+
+
+def metric_total(url: str, name: str) -> float:
+    """The sum over every label set of one Prometheus sample name at `url` (/metrics)."""
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        text = reply.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

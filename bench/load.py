@@ -1,5 +1,6 @@
-"""Runs the load client (bench/loadgen.py) in its own process against one server, and
-measures the CPU each process of the system spent inside the measured window.
+"""Runs a load client (bench/loadgen.py for gRPC, bench/httpload.py for HTTP) in its own
+process against one server, and measures the CPU each process of the system spent inside
+the measured window.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from figures import percentile
-from harness import BENCH, BenchError
+from harness import BENCH, BenchError, spawn
 from procstats import MACHINE, CpuMeter, PidSource, wait_for_quiet
-
-from notifier.devstack.processes import parent_death_signal
 
 # Calls in flight and HTTP/2 connections of the closed-loop client. 64 over 4 channels
 # gave the no-op server its highest rate on the 2-core machine (see docs/benchmarks.md).
@@ -75,7 +74,17 @@ def run_load(
     processes: Mapping[str, PidSource],
     rate: float = 0.0,
 ) -> LoadRun:
-    """Runs the client to completion; `processes` are the server side's, by name.
+    """Runs the gRPC client to completion; `processes` are the server side's, by name."""
+    argv = [sys.executable, str(BENCH / "loadgen.py"), mode, "--target", target]
+    argv += ["--concurrency", str(CONCURRENCY), "--channels", str(CHANNELS)]
+    argv += ["--warmup", str(warmup), "--duration", str(duration)]
+    argv += ["--first-index", str(first_index), "--rate", str(rate)]
+    return run_client(argv, processes)
+
+
+def run_client(argv: list[str], processes: Mapping[str, PidSource]) -> LoadRun:
+    """Runs a load client process (`loadgen.py`, `httpload.py`) to completion and reads
+    the CPU of `processes` between its `measure` and `done` lines.
 
     Waits first for the machine to be quiet (other jobs on a shared machine); the CPU
     that others spend during the window is reported either way.
@@ -83,14 +92,8 @@ def run_load(
     busy = wait_for_quiet(max_wait=20.0)
     if busy > 0.15:
         print(f"  (the machine stayed {busy:.0%} busy before this run; measuring anyway)")
-    argv = [sys.executable, str(BENCH / "loadgen.py"), mode, "--target", target]
-    argv += ["--concurrency", str(CONCURRENCY), "--channels", str(CHANNELS)]
-    argv += ["--warmup", str(warmup), "--duration", str(duration)]
-    argv += ["--first-index", str(first_index), "--rate", str(rate)]
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, text=True, preexec_fn=parent_death_signal()
-    )
-    meter = CpuMeter(processes)
+    proc = spawn(argv, stdout=subprocess.PIPE, text=True)
+    meter = CpuMeter(processes, reaped=True)
     before: dict[str, float] = {}
     spent: dict[str, float] = {}
     result: dict[str, Any] = {}
@@ -111,7 +114,7 @@ def run_load(
             proc.kill()
             proc.wait()
     return LoadRun(
-        mode=mode,
+        mode=result["mode"],
         duration=result["duration"],
         ok=result["ok"],
         ok_total=result["ok_total"],
