@@ -36,7 +36,8 @@ def test_abort_cancels_a_blocked_statement_and_closes_the_pool(database_url: str
 
         worker = threading.Thread(target=insert)
         worker.start()
-        wait_until(lambda: _waiting(holder, "abort-test"), message="the insert to wait on the lock")
+        wait_until(lambda: _waiting(database_url, "abort-test"),
+                   message="the insert to wait on the lock")  # fmt: skip
 
         assert db.abort() == 1
         worker.join(timeout=5)
@@ -54,12 +55,19 @@ def test_abort_cancels_a_blocked_statement_and_closes_the_pool(database_url: str
         holder.close()
 
 
-def _waiting(conn: psycopg2.extensions.connection, application: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-            "AND wait_event_type = 'Lock'",
-            (application,),
-        )
-        row = cur.fetchone()
+def _waiting(database_url: str, application: str) -> bool:
+    # A connection of its own, autocommit: pg_stat_activity is a snapshot kept until the
+    # end of the transaction that first read it.
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND wait_event_type = 'Lock'",
+                (application,),
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
     return bool(row and row[0])

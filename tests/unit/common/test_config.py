@@ -1,6 +1,7 @@
 import pytest
 
 from notifier.common.config import ConfigError, DatabaseSettings, Env, KafkaSettings
+from notifier.common.kafka import consumer_config, producer_config
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -39,6 +40,23 @@ def test_kafka_settings_take_extra_client_config() -> None:
     assert settings.topics.outbound == "custom.out"
     assert settings.topics.events == "whatsapp.events.v1"
     assert "SASL_SSL" not in repr(settings)
+
+
+def test_consumer_only_config_reaches_consumers_and_not_producers() -> None:
+    env = Env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+            "KAFKA_CONFIG_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_CONSUMER_CONFIG_FETCH_WAIT_MAX_MS": "10",
+        }
+    )
+    settings = KafkaSettings.from_env(env)
+    env.check()
+    consumer = consumer_config(settings, "group", "client")
+    producer = producer_config(settings, "client")
+    assert consumer["fetch.wait.max.ms"] == "10"
+    assert consumer["security.protocol"] == producer["security.protocol"] == "SASL_SSL"
+    assert "fetch.wait.max.ms" not in producer
 
 
 def test_database_url_password_never_shows_in_repr() -> None:

@@ -146,13 +146,19 @@ class KafkaSettings:
     # librdkafka properties added verbatim (security.protocol, sasl.*, ...), from
     # KAFKA_CONFIG_<NAME> with '_' for '.', e.g. KAFKA_CONFIG_SECURITY_PROTOCOL.
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The same for consumers only (fetch.*, ...), from KAFKA_CONSUMER_CONFIG_<NAME>: a
+    # consumer property given to a producer makes librdkafka warn at every start.
+    consumer_extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Env) -> KafkaSettings:
-        extra = {
-            key.lower().replace("_", "."): value
-            for key, value in env.with_prefix("KAFKA_CONFIG_").items()
-        }
+        def properties(prefix: str) -> dict[str, str]:
+            return {
+                key.lower().replace("_", "."): value
+                for key, value in env.with_prefix(prefix).items()
+            }
+
+        extra = properties("KAFKA_CONFIG_")
         return cls(
             bootstrap_servers=env.text("KAFKA_BOOTSTRAP_SERVERS"),
             topics=Topics.from_env(env),
@@ -161,6 +167,7 @@ class KafkaSettings:
                 "KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=3_000, maximum=300_000
             ),
             extra=extra,
+            consumer_extra=properties("KAFKA_CONSUMER_CONFIG_"),
         )
 
 

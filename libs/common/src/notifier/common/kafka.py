@@ -224,6 +224,7 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": max(1_000, settings.session_timeout_ms // 6),
+        **settings.consumer_extra,
     }
     config.update(overrides or {})
     return config

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Tansu answers a fetch only when fetch.wait.max.ms (librdkafka: 500 ms) ran out, even when
 # records are there (Kafka answers at once): with the embedded broker, every hop would
 # cost ~250 ms on average. Ten milliseconds costs an idle consumer ~100 fetches/s.
-TANSU_CLIENT_ENV = {"KAFKA_CONFIG_FETCH_WAIT_MAX_MS": "10"}
+TANSU_CLIENT_ENV = {"KAFKA_CONSUMER_CONFIG_FETCH_WAIT_MAX_MS": "10"}
 
 HOST = "127.0.0.1"
 #: Consumer settings every group member needs on Tansu: a consumer joins a group in
