@@ -61,6 +61,10 @@ test-e2e: $(VENV)/.synced ## run the end-to-end tests over the real processes
 test-fuzz: $(VENV)/.synced ## run the fuzz suites (FUZZ_EXAMPLES_SCALE=10 for a longer run)
 	$(BIN)/pytest tests/fuzz
 
+.PHONY: chaos
+chaos: $(VENV)/.synced ## chaos run: CHAOS_MESSAGES (10000) sent while each process, PostgreSQL and the broker fail in turn
+	$(BIN)/python -m tests.chaos.run --messages $(or $(CHAOS_MESSAGES),10000)
+
 .PHONY: lint
 lint: $(VENV)/.synced ## ruff format --check, ruff check, mypy, import-linter, helm lint
 	$(BIN)/ruff format --check .

@@ -11,6 +11,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -213,3 +214,60 @@ def test_metrics_are_summed_over_the_workers_and_sigterm_stops_it_in_time(
     # The only error is gunicorn's report of the worker we killed.
     errors = [line for line in seen if line.get("level") in ("ERROR", "CRITICAL")]
     assert all(victim in str(line.get("msg")) for line in errors), errors
+
+
+def test_a_master_killed_outright_takes_its_workers_along_and_frees_the_port(
+    webhook: Webhook,
+) -> None:
+    """SIGKILL to the master (a crash; the chaos run does it): its workers must not live on
+    holding the listening socket while they drain their connections, or the restarted
+    webhook cannot bind the port ("Connection in use") and crash-loops meanwhile."""
+    master = webhook.process.pid
+    workers = wait_until(lambda: len(pids := _children(master)) == 2 and pids,
+                         timeout=10, message="two workers")  # fmt: skip
+    port = int(webhook.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        # A worker holds this connection: one answered request kept alive, and the next
+        # one only half sent (a slow caller), as callbacks arriving at the crash would be.
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: hooks\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        client.sendall(b"POST /webhook/status?mid=1 HTTP/1.1\r\nHost: hooks\r\n"
+                       b"Content-Type: application/x-www-form-urlencoded\r\n"
+                       b"Content-Length: 100\r\n\r\nMessageSid=SM")  # fmt: skip
+        os.kill(master, signal.SIGKILL)
+        webhook.process.wait(5)
+        wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=1.5,
+                   message="the workers to die with their master")  # fmt: skip
+        assert _bindable(port), "the port is still held"
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's exit status may wait for a reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _bindable(port: int) -> bool:
+    """Whether a new master could bind the port now (as gunicorn does, SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True

@@ -33,6 +33,20 @@ def redact_dsn(dsn: str) -> str:
     return _PASSWORD_KV.sub(r"\1***", _PASSWORD.sub(r"\1***@", dsn))
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a psycopg2 error means the connection is gone (server restarted, network),
+    not that the statement was wrong: such an error is transient and the connection useless.
+
+    Besides OperationalError and InterfaceError, libpq's "server closed the connection
+    unexpectedly" can surface as a bare DatabaseError without an SQLSTATE (seen after a
+    PostgreSQL crash, on a connection idle since); errors the server reports always carry
+    one, and psycopg2's own client-side errors are subclasses.
+    """
+    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return True
+    return type(exc) is psycopg2.DatabaseError and exc.pgcode is None
+
+
 def connect(dsn: str, application_name: str, statement_timeout_ms: int = 30_000) -> Connection:
     """Opens one connection with TCP keepalives, so a dead server is noticed."""
     try:
@@ -81,13 +95,12 @@ class Database:
                 with conn.cursor() as cur:
                     yield cur
                 conn.commit()
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                broken = True
-                raise TransientError(f"PostgreSQL unavailable: {exc}".strip()) from exc
-            except BaseException:
-                broken = conn.closed != 0
+            except BaseException as exc:
+                broken = connection_lost(exc) or conn.closed != 0
                 if not broken:
                     conn.rollback()
+                if connection_lost(exc):
+                    raise TransientError(f"PostgreSQL unavailable: {exc}".strip()) from exc
                 raise
             finally:
                 self._checkin(conn, broken)
@@ -107,11 +120,10 @@ class Database:
             try:
                 with conn.cursor() as cur:
                     yield cur
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                broken = True
-                raise TransientError(f"PostgreSQL unavailable: {exc}".strip()) from exc
-            except BaseException:
-                broken = conn.closed != 0
+            except BaseException as exc:
+                broken = connection_lost(exc) or conn.closed != 0
+                if connection_lost(exc):
+                    raise TransientError(f"PostgreSQL unavailable: {exc}".strip()) from exc
                 raise
             finally:
                 if not broken and not conn.closed:

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from notifier.common.config import KafkaSettings
 from notifier.common.errors import TransientError
+from notifier.common.rejoining import RejoiningConsumer
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,12 @@ def make_consumer(
     client_id: str,
     overrides: Mapping[str, Any] | None = None,
 ) -> KafkaConsumer:
-    return KafkaConsumer(consumer_config(settings, group_id, client_id, overrides))
+    """A consumer that also rejoins its group when a subscribed topic was created again
+    (see `rejoining`)."""
+    return RejoiningConsumer(
+        consumer_config(settings, group_id, client_id, overrides),
+        _base_config(settings, f"{client_id}-topics"),
+    )
 
 
 def ensure_topics(

@@ -29,7 +29,7 @@ from notifier.sender.ratelimit import RecipientBuckets, late_tolerance, slot_spa
 from notifier.sender.recent_sends import RecentSends
 from notifier.sender.recipients import RecipientQueues
 from notifier.sender.reconcile_store import ReconcileStore
-from notifier.sender.reconciler import Reconciler, ReconcileSettings
+from notifier.sender.reconciler import Reconciler, ReconcileSettings, fetch_concurrency
 from notifier.sender.scheduler import Scheduler
 from notifier.sender.service import SendService
 from notifier.sender.settings import SenderSettings
@@ -62,7 +62,12 @@ class SenderReplica:
             settings.lease_run_seconds,
             late_tolerance(settings.rate_safety_factor),
         )
-        twilio = TwilioMessages(settings.twilio, pool_size=settings.concurrency)
+        # Connections for every sending worker and every GET of the reconciler.
+        twilio = TwilioMessages(
+            settings.twilio,
+            pool_size=settings.concurrency
+            + fetch_concurrency(settings.reconcile_fetches_per_second),
+        )
         results = KafkaResultSink(KafkaPublisher(producer), topics.events)
         service = SendService(
             twilio,
@@ -140,6 +145,7 @@ def _reconciler(
             settings.reconcile_after_seconds,
             settings.reconcile_batch,
             settings.reconcile_fetches_per_second,
+            fetch_concurrency(settings.reconcile_fetches_per_second),
         ),
     )
 

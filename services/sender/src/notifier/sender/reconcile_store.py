@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg2
 
-from notifier.common.db import Connection, connect
+from notifier.common.db import Connection, connect, connection_lost
 from notifier.common.domain.ids import MessageId, TwilioSid
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import TransientError
@@ -83,7 +83,9 @@ class ReconcileStore:
             with self._conn.cursor() as cur:
                 cur.execute(sql, params)
                 return list(cur.fetchall())
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except psycopg2.Error as exc:
+            if not connection_lost(exc):
+                raise
             was_leading = self._leading
             self.resign()
             if was_leading:

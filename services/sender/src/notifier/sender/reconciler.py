@@ -4,14 +4,20 @@ Twilio does not post a callback again once our webhook answered 200, so one the 
 then lost (or one that never got through) is gone. Every interval the leader asks Twilio
 (GET, at most `fetches_per_second`) about messages whose status stood still for a while,
 and publishes what moved as Twilio's callback would have; the recorder applies it.
+Up to `concurrency` GETs are in flight at once, so Twilio's latency (a few hundred
+milliseconds) does not cap the rate below `fetches_per_second`; answers are applied in
+the order the messages were picked, on the reconciler's own thread.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -37,6 +43,13 @@ log = logging.getLogger(__name__)
 # Pages looked at per pass at most, so a window full of backed-off messages cannot keep
 # one pass going; the walk resumes there next time.
 _MAX_PAGES = 10
+# GETs in flight at once at most, whatever the rate allowed.
+MAX_CONCURRENCY = 32
+
+
+def fetch_concurrency(fetches_per_second: float) -> int:
+    """GETs in flight needed to reach the rate while Twilio takes up to a second to answer."""
+    return max(1, min(MAX_CONCURRENCY, math.ceil(fetches_per_second)))
 
 
 class StatusApi(Protocol):
@@ -57,6 +70,8 @@ class ReconcileSettings:
     after_seconds: float = 900.0
     batch: int = 100
     fetches_per_second: float = 10.0
+    # GETs in flight at once (1: one after the other).
+    concurrency: int = 1
 
 
 class Reconciler:
@@ -81,6 +96,9 @@ class Reconciler:
         self._pace = TokenBucket(settings.fetches_per_second, 1)
         self._stop = StopFlag()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        self._fetchers = ThreadPoolExecutor(
+            max(1, settings.concurrency), thread_name_prefix="reconcile-fetch"
+        )
 
     def start(self) -> Reconciler:
         self._thread.start()
@@ -90,6 +108,7 @@ class Reconciler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self._fetchers.shutdown(wait=False, cancel_futures=True)
         self._store.resign()
 
     def run_once(self) -> int:
@@ -99,12 +118,19 @@ class Reconciler:
         if not leading:
             return 0
         fetched = 0
+        window = max(1, self._settings.concurrency)
+        asked: deque[tuple[Candidate, Future[TwilioState]]] = deque()
+        going = True
         for candidate in self._pick():
-            if not self._paced():
+            while going and len(asked) >= window:
+                going = self._check(*asked.popleft())
+            if not going or not self._paced():
                 break
+            asked.append((candidate, self._fetchers.submit(self._api.fetch, candidate.sid)))
             fetched += 1
-            if not self._check(candidate):
-                break  # Twilio is struggling: try again next pass
+        # Answers already asked for are used even when the pass stops early.
+        while asked:
+            self._check(*asked.popleft())
         return fetched
 
     def _pick(self) -> list[Candidate]:
@@ -125,12 +151,14 @@ class Reconciler:
                 return False
         return not self._stop.is_set()
 
-    def _check(self, candidate: Candidate) -> bool:
-        """Fetches one message and publishes its status if it moved; False on a transient
-        error (the pass stops there)."""
+    def _check(self, candidate: Candidate, answer: Future[TwilioState]) -> bool:
+        """Waits for one message's fetch and publishes its status if it moved; False on a
+        transient error (Twilio is struggling: the pass stops there, to try next pass)."""
         backoff = self._scan.backoff
         try:
-            state = self._api.fetch(candidate.sid)
+            state = answer.result()
+        except CancelledError:
+            return False  # stopping: the fetch never started
         except TransientError as exc:
             metrics.RECONCILE_FETCHES.labels("error").inc()
             log.warning("reconciler fetch failed", extra={"twilio_sid": candidate.sid,

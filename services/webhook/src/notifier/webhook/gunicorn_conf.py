@@ -1,16 +1,18 @@
 """gunicorn settings and server hooks for the webhook: what runs in the master, and in workers.
 
 Master: empties the Prometheus multiprocess directory before the first fork, serves the
-workers' summed metrics on METRICS_PORT, and marks dead workers. Worker: builds its own
-Kafka publisher after the fork and flushes it on exit.
+workers' summed metrics on METRICS_PORT, and marks dead workers. Worker: dies with the
+master, builds its own Kafka publisher after the fork and flushes it on exit.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PR_SET_PDEATHSIG = 1
 
 
 class JsonLogger(glogging.Logger):  # type: ignore[misc]
@@ -117,7 +120,9 @@ class GunicornLifecycle:
         )
 
     def post_fork(self, server: Any, worker: Any) -> None:
-        """Worker, right after the fork: logging and this worker's Kafka producer."""
+        """Worker, right after the fork: tied to the master's life, logging and this
+        worker's Kafka producer."""
+        die_with_master(worker.ppid)
         setup_logging("webhook", self.settings.log_level)
         client_id = f"notifier-webhook-{socket.gethostname()}-{os.getpid()}"
         self.publisher = KafkaPublisher(
@@ -146,3 +151,21 @@ class GunicornLifecycle:
         if self._own_metrics_dir is not None:
             shutil.rmtree(self._own_metrics_dir, ignore_errors=True)
         log.info("webhook stopped")
+
+
+def die_with_master(master_pid: int) -> None:
+    """Worker: be killed with the master when it dies, even by SIGKILL (Linux).
+
+    A worker left behind by a master that crashed lives on as an orphan, draining its
+    connections for up to the grace period while it still holds the listening socket, so
+    the restarted webhook cannot bind the port and exits ("Connection in use") again and
+    again meanwhile. Killed at once instead, as Kubernetes kills a container's every
+    process: a callback it held got no 200, and Twilio posts it again.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        log.warning("worker not tied to the master's life", extra={"errno": ctypes.get_errno()})
+    if os.getppid() != master_pid:  # the master died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
