@@ -21,7 +21,6 @@ from typing import Any
 
 import grpc
 import psycopg2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from procstats import MemoryPeak, Monitor, PidSource, TreePeak, with_children
 from workload import send_request
 
@@ -29,6 +28,7 @@ from notifier.common.migrate import apply_migrations
 from notifier.common.pb import whatsapp_pb2_grpc
 from notifier.devstack.ports import free_port
 from notifier.devstack.postgres import EmbeddedPostgres
+from notifier.devstack.probes import grpc_serving, http_ok
 from notifier.devstack.processes import poll_until, tail, terminate
 from notifier.devstack.tansu import TansuBroker
 from notifier.gateway.settings import GatewaySettings
@@ -435,25 +435,6 @@ def accept_all(target: str, indices: Sequence[int], in_flight: int = 32) -> list
             except grpc.RpcError as exc:
                 raise BenchError(f"an accept failed: {exc}") from exc
     return ids
-
-
-def grpc_serving(target: str) -> bool:
-    try:
-        with grpc.insecure_channel(target) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
 
 
 def http_json(url: str, timeout: float = 30.0) -> Any:
