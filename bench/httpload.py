@@ -11,35 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import os
-import resource
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 
 from callbacks import STATUSES, CallbackSigner, status_form
+from client_protocol import LoadResult, announce, cpu_seconds, print_result
 
 _HEADER_END = b"\r\n\r\n"
-
-
-@dataclass
-class LoadResult:
-    mode: str
-    duration: float
-    ok: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    ok_total: int = 0
-    """Every 200, warm-up and tail included."""
-    latencies_ms: list[float] = field(default_factory=list)
-    cpu_seconds: float = 0.0
-    reconnects: int = 0
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Connection(asyncio.Protocol):
@@ -145,11 +123,11 @@ async def run(args: argparse.Namespace) -> LoadResult:
     await asyncio.sleep(args.warmup)
     start = time.perf_counter()
     window[:] = [start, start + args.duration]
-    cpu = _cpu()
-    print("measure", flush=True)
+    cpu = cpu_seconds()
+    announce("measure")
     await asyncio.sleep(args.duration)
-    result.cpu_seconds = _cpu() - cpu
-    print("done", flush=True)
+    result.cpu_seconds = cpu_seconds() - cpu
+    announce("done")
     stopping = True
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
     return result
@@ -170,7 +148,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    print("result " + json.dumps({**asdict(result), "pid": os.getpid()}), flush=True)
+    print_result(result)
 
 
 if __name__ == "__main__":

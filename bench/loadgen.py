@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import os
-import resource
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
 
 import grpc
+from client_protocol import LoadResult, announce, cpu_seconds, print_result
 from workload import send_request
 
 from notifier.common.pb import whatsapp_pb2_grpc
@@ -25,29 +21,6 @@ from notifier.common.pb import whatsapp_pb2_grpc
 _CALL_TIMEOUT = 30.0
 # Open loop: calls still unanswered beyond this many are counted as errors, not started.
 _MAX_OUTSTANDING = 20_000
-
-
-@dataclass
-class LoadResult:
-    mode: str
-    duration: float
-    ok: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    ok_total: int = 0
-    """Every OK reply, warm-up and tail included: what the database must hold."""
-    latencies_ms: list[float] = field(default_factory=list)
-    cpu_seconds: float = 0.0
-    """This client's CPU time (user + system) during the measured window."""
-    max_outstanding: int = 0
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _announce(word: str) -> None:
-    print(word, flush=True)
 
 
 class Client:
@@ -110,11 +83,11 @@ async def run_closed(
     await asyncio.sleep(warmup)
     start = time.perf_counter()
     window[:] = [start, start + duration]
-    cpu = _cpu()
-    _announce("measure")
+    cpu = cpu_seconds()
+    announce("measure")
     await asyncio.sleep(duration)
-    result.cpu_seconds = _cpu() - cpu
-    _announce("done")
+    result.cpu_seconds = cpu_seconds() - cpu
+    announce("done")
     stopping = True
     await asyncio.gather(*tasks)
     return result
@@ -146,8 +119,8 @@ async def run_open(client: Client, rate: float, warmup: float, duration: float) 
         if scheduled >= measure_to:
             break
         if not announced and scheduled >= measure_from:
-            cpu = _cpu()
-            _announce("measure")
+            cpu = cpu_seconds()
+            announce("measure")
             announced = True
         delay = scheduled - time.perf_counter()
         if delay > 0:
@@ -161,8 +134,8 @@ async def run_open(client: Client, rate: float, warmup: float, duration: float) 
         task.add_done_callback(outstanding.discard)
         result.max_outstanding = max(result.max_outstanding, len(outstanding))
     await asyncio.gather(*outstanding)
-    result.cpu_seconds = _cpu() - cpu
-    _announce("done")
+    result.cpu_seconds = cpu_seconds() - cpu
+    announce("done")
     return result
 
 
@@ -189,7 +162,7 @@ def main() -> None:
     parser.add_argument("--first-index", type=int, default=0, help="first request's number")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
-    print("result " + json.dumps({**asdict(result), "pid": os.getpid()}), flush=True)
+    print_result(result)
 
 
 if __name__ == "__main__":
