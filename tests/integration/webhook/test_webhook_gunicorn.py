@@ -238,7 +238,9 @@ def test_a_master_killed_outright_takes_its_workers_along_and_frees_the_port(
         webhook.process.wait(5)
         wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=1.5,
                    message="the workers to die with their master")  # fmt: skip
-        assert _bindable(port), "the port is still held"
+        # Within the same bound: the last holder of the listening socket may be a moment
+        # behind the workers seen (a fresh clone's run once found it still bound).
+        wait_until(lambda: _bindable(port), timeout=1.5, message="the port to be free")
 
 
 def _children(pid: int) -> set[int]:
