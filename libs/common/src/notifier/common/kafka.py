@@ -35,10 +35,17 @@ _DRAIN_SECONDS = 5.0
 _DOWN_REPLACE_SECONDS = 5.0
 
 
+# librdkafka's own log lines: through logging (one JSON line each) instead of raw
+# text on stderr. They are handed over by the client's poll(), so admin clients
+# poll after their requests.
+LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
+
+
 def _base_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
+        "logger": LIBRDKAFKA_LOGGER,
         **settings.extra,
     }
 
@@ -258,6 +265,15 @@ def ensure_topics(
     configured (producers never auto-create them).
     """
     admin = admin or AdminClient(_base_config(settings, "notifier-admin"))
+    try:
+        return _create_missing(admin, settings, names, partitions)
+    finally:
+        admin.poll(0)  # hands librdkafka's log lines to logging
+
+
+def _create_missing(
+    admin: AdminClient, settings: KafkaSettings, names: Iterable[str], partitions: int | None
+) -> list[str]:
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as exc:

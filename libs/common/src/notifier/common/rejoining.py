@@ -158,6 +158,7 @@ class RejoiningConsumer(Consumer):
     def _describe(self, topics: Collection[str]) -> Mapping[str, Future[Any]]:
         if self._admin is None:
             self._admin = AdminClient(self._admin_config)
+        self._admin.poll(0)  # hands its log lines (if it has a logger) to logging
         futures: Mapping[str, Future[Any]] = self._admin.describe_topics(
             TopicCollection(sorted(topics)), request_timeout=_REQUEST_TIMEOUT_SECONDS
         )
