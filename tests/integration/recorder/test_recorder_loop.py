@@ -400,3 +400,57 @@ def test_an_unloaded_recorder_applies_an_event_without_waiting_out_the_batch_age
         assert producer.flush(10) == 0
         wait_until(all_in(messages, [message_id], S.SENT), timeout=10,
                    message="the lone event was held back by the batch age")  # fmt: skip
+
+
+class GatedSink:
+    """The real store, holding its first batch until `release` is set; records whether
+    two batches were ever applied at once."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[int] = []
+        self.most_at_once = 0
+        self._active = 0
+        self._lock = threading.Lock()
+
+    def apply(self, events: Sequence[Event]) -> ApplyResult:
+        with self._lock:
+            self._active += 1
+            self.most_at_once = max(self.most_at_once, self._active)
+        try:
+            self.entered.set()
+            self.release.wait(20)
+            self.batches.append(len(events))
+            return self._store.apply(events)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+def test_the_next_batch_is_gathered_while_one_is_applied_and_batches_apply_in_turn(
+    topology: Topology, database_url: str, messages: Messages
+) -> None:
+    first, second = messages.create(4), messages.create(4)
+    gated: list[GatedSink] = []
+
+    def sink(store: EventStore) -> EventSink:
+        gated.append(GatedSink(store))
+        return gated[0]
+
+    with running_recorder(topology, database_url, sink=sink) as recorder:
+        produce_changes(topology, [event(i, S.SENT) for i in first])
+        wait_until(gated[0].entered.is_set, timeout=20, message="the first batch applying")
+        # While the first batch is held, the loop keeps consuming: the next one waits.
+        produce_changes(topology, [event(i, S.DELIVERED) for i in second])
+        wait_until(lambda: recorder.loop.pending == len(first) + len(second), timeout=20,
+                   message="the second batch gathered while the first was applied")  # fmt: skip
+        assert committed_offset(topology) < 0  # nothing stored while the first is held
+        gated[0].release.set()
+        wait_until(all_in(messages, second, S.DELIVERED), timeout=20)
+        assert all_in(messages, first, S.SENT)()
+        assert sum(gated[0].batches) == len(first) + len(second)
+        wait_until(lambda: recorder.loop.pending == 0, timeout=10)
+    assert gated[0].most_at_once == 1
+    assert committed_offset(topology) == len(first) + len(second)

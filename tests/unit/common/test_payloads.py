@@ -1,6 +1,9 @@
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.common.domain.ids import MessageId, TwilioSid
 from notifier.common.domain.messages import SendCommand, Source, StatusChange
@@ -11,6 +14,9 @@ from notifier.common.payloads import (
     decode_send_command,
     encode_send_command,
     encode_status_change,
+    status_from_pb,
+    status_to_pb,
+    timestamp_from_pb,
 )
 from notifier.common.pb import events_pb2
 
@@ -118,3 +124,34 @@ def test_bad_commands_raise_payload_error(data: bytes) -> None:
 def test_bad_events_raise_payload_error(event: events_pb2.Event) -> None:
     with pytest.raises(PayloadError):
         decode_event(event.SerializeToString())
+
+
+@given(
+    seconds=st.integers(min_value=-62_135_596_800, max_value=253_402_300_799),
+    nanos=st.integers(min_value=0, max_value=999_999_999),
+)
+def test_timestamps_decode_as_protobuf_itself_decodes_them(seconds: int, nanos: int) -> None:
+    ts = Timestamp(seconds=seconds, nanos=nanos)
+    decoded = timestamp_from_pb(ts)
+    assert decoded == ts.ToDatetime(tzinfo=UTC)
+    assert decoded.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(-62_135_596_801, 0), (253_402_300_800, 0), (2**62, 0), (0, -1), (0, 1_000_000_000)],
+)
+def test_timestamps_out_of_protobufs_range_are_payload_errors(seconds: int, nanos: int) -> None:
+    with pytest.raises(PayloadError, match="invalid timestamp"):
+        timestamp_from_pb(Timestamp(seconds=seconds, nanos=nanos))
+
+
+@pytest.mark.parametrize("status", list(MessageStatus))
+def test_every_status_decodes_from_its_number(status: MessageStatus) -> None:
+    assert status_from_pb(status_to_pb(status)) is status
+
+
+@pytest.mark.parametrize(("number", "reason"), [(0, "unspecified"), (99, "unknown status number 99")])
+def test_status_numbers_we_do_not_know_are_payload_errors(number: int, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        status_from_pb(number)

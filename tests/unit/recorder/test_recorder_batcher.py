@@ -64,3 +64,21 @@ def test_discarding_everything_empties_the_batch() -> None:
 def test_a_policy_rejects_nonsense(size: int, age: float) -> None:
     with pytest.raises(ValueError):
         BatchPolicy(max_size=size, max_age=age)
+
+
+def test_items_put_back_go_in_front_of_those_added_since() -> None:
+    batch: Batcher[str] = Batcher(BatchPolicy(max_size=100, max_age=0.2))
+    batch.add("a", now=0.0)
+    taken = batch.take()
+    batch.add("b", now=0.3)
+    batch.put_back(taken, now=0.35)
+    assert batch.items == ("a", "b")
+    # The batch is as old as its oldest part: "b" waited since 0.3.
+    assert batch.due_in(now=0.35) == pytest.approx(0.15)
+
+
+def test_items_put_back_into_an_empty_batch_start_its_clock() -> None:
+    batch: Batcher[str] = Batcher(BatchPolicy(max_size=100, max_age=0.2))
+    batch.put_back(["a"], now=5.0)
+    assert batch.items == ("a",)
+    assert batch.due_in(now=5.1) == pytest.approx(0.1)

@@ -7,7 +7,7 @@ reason, which consumers put on the dead-letter topic.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -36,14 +36,20 @@ def status_to_pb(status: MessageStatus) -> whatsapp_pb2.MessageStatus.ValueType:
     return whatsapp_pb2.MessageStatus.Value(status.value)
 
 
+# Decoding runs once per event in the recorder's hot loop: look statuses up in a table.
+_STATUS_BY_NUMBER = {
+    whatsapp_pb2.MessageStatus.Value(status.value): status for status in MessageStatus
+}
+_UNSPECIFIED = whatsapp_pb2.MessageStatus.Value("MESSAGE_STATUS_UNSPECIFIED")
+
+
 def status_from_pb(value: int) -> MessageStatus:
-    try:
-        name = whatsapp_pb2.MessageStatus.Name(value)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise PayloadError(f"unknown status number {value}") from exc
-    if name == "MESSAGE_STATUS_UNSPECIFIED":
-        raise PayloadError("status is unspecified")
-    return MessageStatus(name)
+    status = _STATUS_BY_NUMBER.get(value)
+    if status is None:
+        if value == _UNSPECIFIED:
+            raise PayloadError("status is unspecified")
+        raise PayloadError(f"unknown status number {value}")
+    return status
 
 
 def timestamp_to_pb(moment: datetime) -> Timestamp:
@@ -52,11 +58,20 @@ def timestamp_to_pb(moment: datetime) -> Timestamp:
     return ts
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_SECONDS_MIN, _SECONDS_MAX = -62_135_596_800, 253_402_300_799
+
+
 def timestamp_from_pb(ts: Timestamp) -> datetime:
-    try:
-        return ts.ToDatetime(tzinfo=UTC)
-    except ValueError as exc:  # seconds outside years 1-9999: a bad payload, not a bug
-        raise PayloadError(f"invalid timestamp: {exc}") from exc
+    """Timestamp.ToDatetime(tzinfo=UTC) without its time-zone conversion (a third of the
+    recorder's decoding time); the same range checks, microseconds truncated."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not _SECONDS_MIN <= seconds <= _SECONDS_MAX:
+        raise PayloadError(f"invalid timestamp: seconds {seconds} outside years 1-9999")
+    if not 0 <= nanos < 1_000_000_000:
+        raise PayloadError(f"invalid timestamp: nanos {nanos} outside [0, 999999999]")
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def encode_send_command(command: SendCommand) -> bytes:

@@ -6,7 +6,7 @@ clock, so the consumer loop and the tests drive time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -62,6 +62,13 @@ class Batcher(Generic[T]):
         """Returns every item in arrival order and starts an empty batch."""
         items, self._items, self._started_at = self._items, [], None
         return items
+
+    def put_back(self, items: Sequence[T], now: float) -> None:
+        """Puts items taken earlier (a batch whose apply failed) back in front of those
+        added since; the batch counts as started at `now`, or earlier if it was."""
+        self._items[:0] = items
+        if items and (self._started_at is None or now < self._started_at):
+            self._started_at = now
 
     def discard(self, unwanted: Callable[[T], bool]) -> int:
         """Drops the items `unwanted` accepts (e.g. of revoked partitions); returns how many.

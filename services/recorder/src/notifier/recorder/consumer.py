@@ -8,20 +8,26 @@ between redelivers the batch; the store is idempotent, so applying it again is
 harmless. Order within a partition does not matter: the state machine only
 moves a status forward, and an opt-out change only replaces an older one (by the
 time its message was received), whatever order events are applied in.
+
+Under load the loop is a two-stage pipeline: one batch is applied by the applier
+thread (its time is mostly PostgreSQL's) while the loop consumes and decodes the
+next; batches are still applied one after the other, in order, and a batch that
+fails goes back in front of the next one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from notifier.common.domain.messages import Event
 from notifier.common.errors import TransientError
 from notifier.common.lifecycle import StopFlag
 from notifier.common.payloads import PayloadError, decode_event
@@ -30,11 +36,24 @@ from notifier.recorder.batcher import Batcher, BatchPolicy
 from notifier.recorder.deadletter import DeadLetters
 from notifier.recorder.health import LoopHealth
 from notifier.recorder.report import BatchReport
+from notifier.recorder.store import ApplyResult
 
 log = logging.getLogger(__name__)
 
 _FIRST_BACKOFF, _MAX_BACKOFF = 0.5, 30.0
+# While a batch is being applied, the loop looks at least this often whether it is done
+# (to store its offsets and count it) when no record arrives meanwhile.
+_IN_FLIGHT_POLL = 0.005
 _PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch the applier thread is applying."""
+
+    items: tuple[Pending, ...]
+    started: float
+    result: Future[list[ApplyResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +98,8 @@ class RecorderLoop:
         self._retry_at: float | None = None  # set while PostgreSQL is failing
         # Set when the shutdown overran its grace: what is pending is left for redelivery.
         self._abandoned = threading.Event()
+        self._in_flight: _InFlight | None = None
+        self._applier_thread = ThreadPoolExecutor(1, thread_name_prefix="recorder-apply")
 
     def abandon(self) -> None:
         """Gives up applying what is pending (its offsets are not committed, so it is
@@ -88,7 +109,8 @@ class RecorderLoop:
     @property
     def pending(self) -> int:
         """Records consumed and not yet applied (with their offsets not stored)."""
-        return len(self._batch)
+        in_flight = self._in_flight
+        return len(self._batch) + (len(in_flight.items) if in_flight else 0)
 
     def run(self) -> None:
         """Polls until `stop` is set, then applies what is pending, commits and closes."""
@@ -102,19 +124,25 @@ class RecorderLoop:
             while not self._stop.is_set():
                 self._poll_once()
         finally:
-            self._shutdown()
+            try:
+                self._shutdown()
+            finally:
+                self._applier_thread.shutdown(wait=False)
 
     def _poll_once(self) -> None:
         # An empty batch waits for one record (consume() waits out its whole
         # timeout for a full count); then the rest of the batch is gathered
         # until it is full, due, or the topic is drained (less than asked for
         # arrived within the linger), so no record waits longer than max_age.
+        self._collect(block=False)
         room = max(1, self._config.policy.max_size - len(self._batch)) if self._batch else 1
         linger = self._config.linger
         lingering = linger is not None and bool(self._batch) and self._retry_at is None
         wait = self._wait(self._clock())
         if lingering and linger is not None:
             wait = min(wait, linger)
+        if self._in_flight is not None:
+            wait = min(wait, _IN_FLIGHT_POLL)
         records = self._consumer.consume(room, wait)
         self._health.beat()
         for record in records:
@@ -122,7 +150,11 @@ class RecorderLoop:
         now = self._clock()
         drained = lingering and len(records) < room
         due = self._batch.is_due(now) or drained
-        if due and (self._retry_at is None or now >= self._retry_at):
+        if not due:
+            return
+        if self._retry_at is None:
+            self._hand_over()
+        elif now >= self._retry_at:
             self._flush()
 
     def _wait(self, now: float) -> float:
@@ -140,40 +172,82 @@ class RecorderLoop:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error", extra={"error": str(error)})
             return
-        pending = Pending(
-            record.topic(), record.partition(), record.offset(), record.key(), record.value()
-        )
+        topic, partition, offset = record.topic(), record.partition(), record.offset()
+        key, value = record.key(), record.value()
         try:
-            pending = dataclasses.replace(pending, event=decode_event(pending.value or b""))
+            event: Event | None = decode_event(value or b"")
         except PayloadError as exc:
-            self._dead_letters.send(pending.key, pending.value, str(exc), pending.source)
+            event = None
+            self._dead_letters.send(key, value, str(exc), (topic, partition, offset))
+        pending = Pending(topic, partition, offset, key, value, event)
         self._batch.add(pending, self._clock())
         if self._retry_at is not None:
             # A partition assigned while PostgreSQL is failing: hold it too.
             self._consumer.pause([TopicPartition(pending.topic, pending.partition)])
 
+    def _hand_over(self) -> None:
+        """Starts applying the pending batch in the applier thread, once the batch
+        before it is done; the loop goes on consuming meanwhile."""
+        if not self._collect(block=True):
+            return  # it failed: its events are pending again, in front, and retried
+        items = tuple(self._batch.take())
+        result = self._applier_thread.submit(self._applier.apply, items)
+        self._in_flight = _InFlight(items, self._clock(), result)
+
+    def _collect(self, block: bool) -> bool:
+        """Finishes the batch in flight if it is done, or waits for it when `block`.
+
+        True when nothing is in flight any more and the last batch was applied; False
+        when it is still running or failed (its events are then pending again).
+        """
+        flight = self._in_flight
+        if flight is None:
+            return True
+        if not block and not flight.result.done():
+            return False
+        try:
+            results = flight.result.result()
+        except Exception as exc:
+            self._in_flight = None
+            self._batch.put_back(flight.items, self._clock())
+            self._apply_failed(exc)
+            return False
+        self._in_flight = None
+        self._applied(flight.items, results, self._clock() - flight.started)
+        return True
+
     def _flush(self) -> bool:
-        """Applies the pending batch once; True when it is done and its offsets stored."""
+        """Applies the pending batch now, after the one in flight; True when both are
+        done and their offsets stored."""
+        if not self._collect(block=True):
+            return False
+        if not self._batch:
+            return True
         items = self._batch.items
         started = self._clock()
         try:
             results = self._applier.apply(items)
-        except TransientError as exc:
-            self._failed(exc, logging.WARNING, traceback=False)
+        except Exception as exc:
+            self._apply_failed(exc)
             return False
-        except Exception as exc:  # a bug: say so once, keep the loop and the batch
-            self._failed(exc, logging.ERROR, traceback=True)
-            return False
-        duration = self._clock() - started
         self._batch.take()
-        self._report.applied(results, len(items), duration)
+        self._applied(items, results, self._clock() - started)
+        return True
+
+    def _apply_failed(self, exc: Exception) -> None:
+        if isinstance(exc, TransientError):
+            self._failed(exc, logging.WARNING, traceback=False)
+        else:  # a bug: say so once, keep the loop and the batch
+            self._failed(exc, logging.ERROR, traceback=True)
+
+    def _applied(self, items: Sequence[Pending], results: list[ApplyResult], took: float) -> None:
+        self._report.applied(results, len(items), took)
         self._dead_letters.confirm(timeout=10.0)
         self._store_offsets(items)
         if self._retry_at is not None:
             self._retry_at, self._backoff = None, _FIRST_BACKOFF
             self._consumer.resume(self._consumer.assignment())
             log.info("PostgreSQL is back; consuming again")
-        return True
 
     def _failed(self, exc: Exception, level: int, traceback: bool) -> None:
         self._report.failed()
@@ -217,8 +291,10 @@ class RecorderLoop:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        # Finish what we hold for these partitions while they are still ours;
-        # if PostgreSQL is failing, let the next owner have them from the last commit.
+        # Finish what we hold for these partitions while they are still ours (the batch
+        # in flight first); if PostgreSQL is failing, let the next owner have them from
+        # the last commit.
+        self._collect(block=True)
         if any((p.topic, p.partition) in revoked for p in self._batch.items) and not self._flush():
             self._drop(revoked, "revoked")
         self._commit()
@@ -243,18 +319,19 @@ class RecorderLoop:
         """Stop taking work, apply what is pending within the grace period, commit, close."""
         deadline = self._clock() + self._config.grace_seconds
         self._consumer.pause(self._consumer.assignment())
-        while self._batch and not self._abandoned.is_set() and not self._flush():
+        while self.pending and not self._abandoned.is_set() and not self._flush():
             wait = min(self._backoff, deadline - self._clock())
             if wait <= 0:
                 break
             # Waiting in poll keeps the group membership; paused, nothing new arrives,
             # and anything that does (a new assignment) is left for redelivery.
             self._consumer.consume(1, wait)
-        if self._batch:
+        if self.pending:
             log.warning(
                 "stopping with events not applied; they will be redelivered",
-                extra={"events": len(self._batch.take())},
+                extra={"events": self.pending},
             )
+            self._batch.take()
         self._commit()
         self._consumer.close()
         log.info("recorder loop stopped")

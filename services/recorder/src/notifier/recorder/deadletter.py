@@ -8,6 +8,7 @@ inspected and replayed. Owns no decision about *what* is dead-lettered.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from confluent_kafka import KafkaError, Producer
@@ -28,6 +29,9 @@ class DeadLetters:
         self._topic = topic
         self._metrics = metrics
         self._unconfirmed = 0
+        # send() is called by the loop (undecodable records) and by the applier thread
+        # (records PostgreSQL rejects) while the loop gathers the next batch.
+        self._lock = threading.Lock()
 
     def send(
         self,
@@ -49,7 +53,8 @@ class DeadLetters:
             # The local queue is full: let it drain once, then try again.
             self._producer.flush(5.0)
             self._produce(key, value, headers)
-        self._unconfirmed += 1
+        with self._lock:
+            self._unconfirmed += 1
         self._metrics.dead_lettered.inc()
         log.warning(
             "event dead-lettered",
@@ -68,7 +73,9 @@ class DeadLetters:
         Called before the offsets of a batch are stored, so that a record is
         only skipped once the dead-letter topic holds it.
         """
-        if self._unconfirmed == 0:
+        with self._lock:
+            sent = self._unconfirmed
+        if sent == 0:
             return True
         remaining = int(self._producer.flush(timeout))
         if remaining:
@@ -77,7 +84,8 @@ class DeadLetters:
                 extra={"topic": self._topic, "pending": remaining},
             )
             return False
-        self._unconfirmed = 0
+        with self._lock:
+            self._unconfirmed -= sent  # those sent meanwhile wait for the next confirm
         return True
 
     def _delivered(self, error: KafkaError | None, message: Any) -> None:

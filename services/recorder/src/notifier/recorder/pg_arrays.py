@@ -18,7 +18,17 @@ def bool_array(values: Iterable[bool]) -> str:
 
 
 def text_array(values: Iterable[str | None]) -> str:
-    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
+    items = list(values)
+    if None not in items:
+        plain: list[str] = items  # type: ignore[assignment]
+        if not _needs_escaping("".join(plain)):
+            # The common case (SIDs, statuses, timestamps): quote all at once.
+            return '{"' + '","'.join(plain) + '"}' if plain else "{}"
+    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in items) + "}"
+
+
+def _needs_escaping(text: str) -> bool:
+    return "\\" in text or '"' in text or "\x00" in text
 
 
 def _quoted(value: str) -> str:
