@@ -70,6 +70,9 @@ class Running:
     registry: CollectorRegistry
 
     def metric(self, name: str, **labels: str) -> float:
+        """A counter, once the loop holds nothing: a batch is counted just after its
+        commit, so rows may be visible a moment before their events are counted."""
+        wait_until(lambda: self.loop.pending == 0, timeout=10, message="the loop settled")
         return self.registry.get_sample_value(name, labels) or 0.0
 
 

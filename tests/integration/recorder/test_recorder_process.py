@@ -79,11 +79,14 @@ def test_the_recorder_process_applies_events_serves_health_and_stops_on_sigterm(
         wait_until(lambda: messages.row(mid).status is S.DELIVERED, timeout=20)
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:
             assert reply.status == 200
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as reply:
-            text = reply.read().decode()
-        assert 'notifier_recorder_events_applied_total{source="twilio",status="DELIVERED"} 1.0' in (
-            text
-        )
+
+        def metrics() -> str:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as reply:
+                return str(reply.read().decode())
+
+        # Counted just after the commit that made the row visible.
+        applied = 'notifier_recorder_events_applied_total{source="twilio",status="DELIVERED"} 1.0'
+        wait_until(lambda: applied in metrics(), timeout=5, message=lambda: metrics())
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=25) == 0
     finally:

@@ -148,6 +148,32 @@ def test_a_sid_that_belongs_to_another_message_is_not_copied(
     assert messages.row(first).twilio_sid == sid
 
 
+def test_sids_are_resolved_whether_their_owner_is_named_in_the_batch_or_not(
+    store: EventStore, messages: Messages
+) -> None:
+    # SIDs already stored on a message the batch names by id are settled by that row;
+    # the others (a SID-only callback, a SID another message holds) by their own lookup.
+    named, unnamed, claimant, other_claimant = messages.create(4)
+    sid_named, sid_unnamed = new_sid(), new_sid()
+    store.apply([event(named, S.SENDING, sid=sid_named, source=Source.SENDER),
+                 event(unnamed, S.SENDING, sid=sid_unnamed, source=Source.SENDER)])  # fmt: skip
+    result = store.apply(
+        [
+            event(named, S.SENT, sid=sid_named),
+            event(None, S.DELIVERED, sid=sid_named),
+            event(claimant, S.SENDING, sid=sid_named, source=Source.SENDER),
+            event(None, S.SENT, sid=sid_unnamed),
+            event(other_claimant, S.SENDING, sid=sid_unnamed, source=Source.SENDER),
+        ]
+    )
+    assert result.ignored == ()
+    assert sorted(c.message_id for c in result.sid_conflicts) == sorted([claimant, other_claimant])
+    assert messages.row(named) == Row(S.DELIVERED, sid_named, None, None)
+    assert messages.row(unnamed) == Row(S.SENT, sid_unnamed, None, None)
+    assert messages.row(claimant) == Row(S.SENDING, None, None, None)
+    assert messages.row(other_claimant) == Row(S.SENDING, None, None, None)
+
+
 @pytest.mark.parametrize(
     "text",
     ['say "hi"', "back\\slash", "{braces},comma", "NULL", "", "  spaced  ", "ünïcødé ✓"],

@@ -212,8 +212,8 @@ class RecorderLoop:
             self._batch.put_back(flight.items, self._clock())
             self._apply_failed(exc)
             return False
-        self._in_flight = None
         self._applied(flight.items, results, self._clock() - flight.started)
+        self._in_flight = None  # after the report: pending == 0 means counted too
         return True
 
     def _flush(self) -> bool:
@@ -230,8 +230,8 @@ class RecorderLoop:
         except Exception as exc:
             self._apply_failed(exc)
             return False
-        self._batch.take()
         self._applied(items, results, self._clock() - started)
+        self._batch.take()
         return True
 
     def _apply_failed(self, exc: Exception) -> None:

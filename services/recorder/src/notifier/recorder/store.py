@@ -1,9 +1,10 @@
 """PostgreSQL side of the recorder: applies a batch of events in one transaction.
 
 Owns the SQL for the status columns of `messages` and for `message_status_history`;
-inbound messages go through `inbound_store` in the same transaction. At most five
-statements per batch whatever its size: resolve, UPDATE from arrays, INSERT history
-from arrays, then the inbound pair. Safe to run twice and to race with another recorder.
+inbound messages go through `inbound_store` in the same transaction. At most six
+statements per batch whatever its size: look up by id (and by SID when needed), UPDATE
+from arrays, INSERT history from arrays, then the inbound pair. Safe to run twice and
+to race with another recorder.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from notifier.recorder.fold import MessageUpdate, fold_changes
 from notifier.recorder.inbound_store import InboundOutcome, record_inbound
 from notifier.recorder.pg_arrays import int_array, text_array
 
-_RESOLVE = """
-SELECT id, twilio_sid FROM messages
-WHERE id = ANY(%(ids)s::bigint[]) OR twilio_sid = ANY(%(sids)s::text[])
-"""
+# The messages a batch names, by id; then, only for the SIDs those rows do not already
+# account for (SID-only callbacks, a first SID for a message), who owns them.
+_BY_ID = "SELECT id, twilio_sid FROM messages WHERE id = ANY(%s::bigint[])"
+_BY_SID = "SELECT id, twilio_sid FROM messages WHERE twilio_sid = ANY(%s::text[])"
 
 # The domain's rank guard, repeated because two recorders can race on a row:
 # under READ COMMITTED the UPDATE re-checks it against the row another
@@ -133,15 +134,30 @@ def _apply_changes(cur: Any, changes: Sequence[StatusChange]) -> ApplyResult:
 
 
 def _lookup(cur: Any, changes: Sequence[StatusChange]) -> tuple[set[int], dict[str, int]]:
-    ids = sorted({c.message_id for c in changes if c.message_id is not None})
-    sids = sorted({c.twilio_sid for c in changes if c.twilio_sid is not None})
-    cur.execute(_RESOLVE, {"ids": int_array(ids), "sids": text_array(sids)})
+    """The stored messages the changes name, and the stored owner of each of their SIDs.
+
+    A SID stored on a message the batch names by id needs no second look (SIDs are
+    unique); in the steady state (callbacks after the SENDING result) that is all of them.
+    """
     known_ids: set[int] = set()
     sid_owners: dict[str, int] = {}
-    for message_id, sid in cur.fetchall():
-        known_ids.add(message_id)
-        if sid is not None:
-            sid_owners[sid] = message_id
+
+    def read(rows: list[tuple[int, str | None]]) -> None:
+        for message_id, sid in rows:
+            known_ids.add(message_id)
+            if sid is not None:
+                sid_owners[sid] = message_id
+
+    ids = sorted({c.message_id for c in changes if c.message_id is not None})
+    if ids:
+        cur.execute(_BY_ID, (int_array(ids),))
+        read(cur.fetchall())
+    unaccounted = sorted(
+        {c.twilio_sid for c in changes if c.twilio_sid is not None} - sid_owners.keys()
+    )
+    if unaccounted:
+        cur.execute(_BY_SID, (text_array(unaccounted),))
+        read(cur.fetchall())
     return known_ids, sid_owners
 
 
