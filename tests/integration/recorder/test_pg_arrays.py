@@ -30,7 +30,9 @@ def _read_back(cursor: psycopg2.extensions.cursor, literal: str, kind: str) -> l
     return value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values=st.one_of(TEXTS, PLAIN_TEXTS))
 def test_text_arrays_read_back_unchanged_but_for_nul(
     cursor: psycopg2.extensions.cursor, values: list[str | None]
@@ -39,7 +41,9 @@ def test_text_arrays_read_back_unchanged_but_for_nul(
     assert _read_back(cursor, text_array(values), "text") == expected
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values=st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), max_size=12))
 def test_int_arrays_read_back_unchanged(
     cursor: psycopg2.extensions.cursor, values: list[int | None]

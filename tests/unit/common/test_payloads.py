@@ -151,7 +151,9 @@ def test_every_status_decodes_from_its_number(status: MessageStatus) -> None:
     assert status_from_pb(status_to_pb(status)) is status
 
 
-@pytest.mark.parametrize(("number", "reason"), [(0, "unspecified"), (99, "unknown status number 99")])
+@pytest.mark.parametrize(
+    ("number", "reason"), [(0, "unspecified"), (99, "unknown status number 99")]
+)
 def test_status_numbers_we_do_not_know_are_payload_errors(number: int, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         status_from_pb(number)

@@ -37,8 +37,8 @@ def status_to_pb(status: MessageStatus) -> whatsapp_pb2.MessageStatus.ValueType:
 
 
 # Decoding runs once per event in the recorder's hot loop: look statuses up in a table.
-_STATUS_BY_NUMBER = {
-    whatsapp_pb2.MessageStatus.Value(status.value): status for status in MessageStatus
+_STATUS_BY_NUMBER: dict[int, MessageStatus] = {
+    int(whatsapp_pb2.MessageStatus.Value(status.value)): status for status in MessageStatus
 }
 _UNSPECIFIED = whatsapp_pb2.MessageStatus.Value("MESSAGE_STATUS_UNSPECIFIED")
 
