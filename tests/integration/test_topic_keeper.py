@@ -28,20 +28,31 @@ def test_topics_lost_by_the_broker_come_back_as_configured(kafka_broker: TansuBr
     try:
         kafka_broker.restart()  # in memory only: every topic is gone
         reports: list[object] = []
+        produced = [0]
+
+        def delivered() -> bool:
+            producer.poll(0.1)
+            if None in reports:
+                return True
+            if len(reports) == produced[0]:
+                # A producer that replaced itself after the broker went away purges what
+                # it held, with a failed report: produce it again, as the relays do.
+                producer.produce(topic, b"after the restart", on_delivery=report)
+                produced[0] += 1
+            return False
 
         def report(error: object, _message: object) -> None:
             reports.append(error)
-            if error is not None:
-                # As our services do: a producer that replaced itself after the broker
-                # went away purges what it held, with a failed report; produce it again.
-                producer.produce(topic, b"after the restart", on_delivery=report)
 
-        producer.produce(topic, b"after the restart", on_delivery=report)
-        wait_until(lambda: producer.poll(0.1) >= 0 and None in reports, timeout=25,
-                   message="the record was never delivered")  # fmt: skip
+        wait_until(delivered, timeout=25, message="the record was never delivered")
         assert reports[-1] is None and reports.count(None) == 1
-        # Recreated by the keeper with our count, not auto-created with Tansu's four.
-        assert _partitions(kafka_broker.bootstrap_servers, topic) == 6
+        # Recreated by the keeper with our count, not auto-created with Tansu's four. A
+        # new client's first metadata answer from the restarted broker may still miss the
+        # topic for a moment (seen 2 times in 15), so it is asked until it answers.
+        counts: list[int] = []
+        wait_until(lambda: counts.append(_partitions(kafka_broker.bootstrap_servers, topic))
+                   or counts[-1] == 6, timeout=10,
+                   message=lambda: f"6 partitions (seen {counts[-5:]})")  # fmt: skip
     finally:
         keeper.stop()
         producer.flush(5)

@@ -126,3 +126,45 @@ def test_is_fatal_tells_fatal_errors_apart() -> None:
     assert is_fatal(FATAL)
     assert not is_fatal(TRANSIENT)
     assert not is_fatal("not a kafka error")
+
+
+class ServingProducer(ScriptedProducer):
+    """Calls the last record's delivery report from inside poll(), as librdkafka does."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.report: KafkaError | None = None
+        self.polls = 0
+
+    def poll(self, timeout: float = 0) -> int:
+        self.polls += 1
+        if self.report is not None:
+            error, self.report = self.report, None
+            self.on_delivery(error, None)
+            return 1
+        return 0
+
+
+def test_a_report_that_produces_again_does_not_replace_the_producer_inside_its_poll() -> None:
+    made: list[ServingProducer] = []
+
+    def factory(config: dict[str, Any]) -> ServingProducer:
+        made.append(ServingProducer(config))
+        return made[-1]
+
+    producer = RecoveringProducer({}, factory)
+    during_callback: list[int] = []
+
+    def again(error: Any, _message: Any) -> None:
+        if error is not None:
+            producer.produce("events", b"v", on_delivery=again)  # as the sender does
+            during_callback.append(len(made))
+
+    producer.produce("events", b"v", on_delivery=again)
+    made[0].report = TIMED_OUT  # the replacement is wanted while its poll serves reports
+    producer.poll(0)
+
+    assert during_callback == [1], "no replacement (and no nested poll) inside the callback"
+    assert made[0].produced == ["events", "events"] and made[0].polls == 1
+    producer.poll(0)  # outside any callback: now it is replaced, the record purged
+    assert len(made) == 2 and made[0].purged and producer.replacements == 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Consumer as KafkaConsumer
@@ -35,9 +36,12 @@ _DRAIN_SECONDS = 5.0
 _DOWN_REPLACE_SECONDS = 5.0
 
 
-# librdkafka's own log lines: through logging (one JSON line each) instead of raw
-# text on stderr. They are handed over by the client's poll(), so admin clients
-# poll after their requests.
+# librdkafka's own log lines through logging (one JSON line each) instead of raw text
+# on stderr; handed over by the client's poll(), so admin clients poll after their
+# requests. Only admin clients get it: on the producers RecoveringProducer replaces, a
+# Python logger called while a replaced producer is torn down left an exception set
+# that surfaced later as a SystemError (confluent-kafka-python#1708), so producers and
+# consumers keep librdkafka's default (stderr, warnings and errors in practice).
 LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
 
 
@@ -45,9 +49,12 @@ def _base_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
-        "logger": LIBRDKAFKA_LOGGER,
         **settings.extra,
     }
+
+
+def admin_config(settings: KafkaSettings, client_id: str) -> dict[str, Any]:
+    return {**_base_config(settings, client_id), "logger": LIBRDKAFKA_LOGGER}
 
 
 def producer_config(
@@ -98,6 +105,11 @@ class RecoveringProducer:
     report at once: callers produce it again (it lands on the new producer) or leave it
     to their relay, as for any failure. Only the methods this service uses are offered;
     they are thread-safe.
+
+    A replacement wanted while this thread serves callbacks (a delivery report that
+    produces again, as the sender's does) waits until the poll returns: draining the old
+    producer from inside its own poll would re-enter confluent-kafka, which then leaves
+    a stray exception behind (a SystemError later, far from the cause).
     """
 
     def __init__(self, config: Mapping[str, Any], factory: Callable[..., Any] = Producer) -> None:
@@ -109,6 +121,7 @@ class RecoveringProducer:
         self._replaced_at = float("-inf")
         self._producer = factory(self._config)
         self.replacements = 0
+        self._serving = threading.local()  # .depth: polls of ours this thread is inside
 
     def produce(
         self,
@@ -146,7 +159,8 @@ class RecoveringProducer:
         """Serves delivery reports; replaces the producer first when that is due."""
         self._replace_if_wanted()
         try:
-            return int(self._producer.poll(timeout))
+            with self._serving_callbacks():
+                return int(self._producer.poll(timeout))
         except KafkaException as exc:
             if not is_fatal(exc.args[0]):
                 raise
@@ -156,13 +170,15 @@ class RecoveringProducer:
     def flush(self, timeout: float) -> int:
         self._replace_if_wanted()
         try:
-            return int(self._producer.flush(timeout))
+            with self._serving_callbacks():
+                return int(self._producer.flush(timeout))
         except KafkaException as exc:
             if not is_fatal(exc.args[0]):
                 raise
             self._want_replacement("fatal error")
             self._replace_if_wanted()
-            return int(self._producer.flush(timeout))
+            with self._serving_callbacks():
+                return int(self._producer.flush(timeout))
 
     def purge(self) -> None:
         self._producer.purge()
@@ -190,9 +206,22 @@ class RecoveringProducer:
     def _want_replacement(self, reason: str) -> None:
         self._replace_wanted = self._replace_wanted or reason
 
+    def _depth(self) -> int:
+        depth: int = getattr(self._serving, "depth", 0)
+        return depth
+
+    @contextmanager
+    def _serving_callbacks(self) -> Iterator[None]:
+        depth = self._depth()
+        self._serving.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._serving.depth = depth
+
     def _replace_if_wanted(self) -> None:
-        if self._replace_wanted is None:
-            return
+        if self._replace_wanted is None or self._depth() > 0:
+            return  # nothing to do, or inside a callback: the next call does it
         with self._lock:
             reason, self._replace_wanted = self._replace_wanted, None
             if reason is None:
@@ -206,8 +235,9 @@ class RecoveringProducer:
         deadline = time.monotonic() + _DRAIN_SECONDS
         try:
             old.purge()
-            while len(old) > 0 and time.monotonic() < deadline:
-                old.poll(0.05)
+            with self._serving_callbacks():
+                while len(old) > 0 and time.monotonic() < deadline:
+                    old.poll(0.05)
         except KafkaException:
             pass  # it is being dropped; its errors are already known
         if len(old) > 0:
@@ -248,7 +278,7 @@ def make_consumer(
     (see `rejoining`)."""
     return RejoiningConsumer(
         consumer_config(settings, group_id, client_id, overrides),
-        _base_config(settings, f"{client_id}-topics"),
+        admin_config(settings, f"{client_id}-topics"),
     )
 
 
@@ -264,7 +294,7 @@ def ensure_topics(
     TopicKeeper, so that a broker which lost its topics gets them back as
     configured (producers never auto-create them).
     """
-    admin = admin or AdminClient(_base_config(settings, "notifier-admin"))
+    admin = admin or AdminClient(admin_config(settings, "notifier-admin"))
     try:
         return _create_missing(admin, settings, names, partitions)
     finally:
@@ -323,7 +353,7 @@ class TopicKeeper:
         # Told which topics had to be created again: their records are gone.
         self._on_created = on_created
         self._stop = threading.Event()
-        self._admin = AdminClient(_base_config(settings, "notifier-topic-keeper"))
+        self._admin = AdminClient(admin_config(settings, "notifier-topic-keeper"))
         self._thread = threading.Thread(target=self._run, name="topic-keeper", daemon=True)
 
     def start(self) -> TopicKeeper:

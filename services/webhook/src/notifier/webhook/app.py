@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 import time
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from notifier.webhook.fastpath import StatusFastPath
 from notifier.webhook.metrics import WebhookMetrics
-from notifier.webhook.routes import Publisher, WebhookRoutes
+from notifier.webhook.routes import Publisher, WebhookRoutes, internal_error
 from notifier.webhook.settings import WebhookSettings
 from notifier.webhook.signature import SignatureChecker, behind_proxies
 
@@ -42,16 +42,18 @@ def create_app(
 
     app = Flask("notifier.webhook")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    routes = WebhookRoutes(
-        publisher,
-        SignatureChecker(settings.twilio_auth_token, settings.public_webhook_url),
-        metrics,
-    )
+    signatures = SignatureChecker(settings.twilio_auth_token, settings.public_webhook_url)
+    routes = WebhookRoutes(publisher, signatures, metrics)
     routes.register(app)
     app.extensions[EXTENSION] = routes
     _instrument(app, metrics)
     _handle_errors(app)
-    if settings.public_webhook_url is None and settings.trusted_proxy_count:
+    if settings.public_webhook_url is not None:
+        # Status callbacks skip Flask's layers; every other request reaches the app.
+        app.wsgi_app = StatusFastPath(  # type: ignore[method-assign]
+            app.wsgi_app, routes, signatures, metrics, settings.max_body_bytes
+        )
+    elif settings.trusted_proxy_count:
         hops = settings.trusted_proxy_count
         app.wsgi_app = behind_proxies(app.wsgi_app, hops)  # type: ignore[method-assign,assignment]
     return app
@@ -84,6 +86,4 @@ def _handle_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        ref = secrets.token_hex(4)
-        log.exception("unexpected error", extra={"ref": ref, "path": request.path})
-        return Response(f"internal error (ref {ref})\n", status=500, mimetype="text/plain")
+        return internal_error(request.path)

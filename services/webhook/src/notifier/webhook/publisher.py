@@ -64,6 +64,8 @@ class KafkaPublisher:
             # librdkafka gives up on a record when the request does, so a broker outage
             # does not pile up records nobody waits for any more.
             "message.timeout.ms": max(int(timeout * 1000), 100),
+            # librdkafka's own log lines go through logging (JSON), served by poll().
+            "logger": logging.getLogger("librdkafka"),
         }
         # Replaces itself when the broker may have lost its state (fatal error, all
         # brokers down, a record timed out): see RecoveringProducer.

@@ -7,6 +7,7 @@ and answered 200 only after Kafka acknowledged it (503 otherwise, so Twilio retr
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -104,9 +105,14 @@ class WebhookRoutes:
         except InvalidRequest as exc:
             log.info("callback refused", extra={"field": exc.field, "reason": exc.message})
             return _text(400, f"{exc.field}: {exc.message}")
-        return self._publish(parsed)
+        return self.publish(parsed)
 
-    def _publish(self, parsed: Parsed) -> Response:
+    def now(self) -> datetime:
+        return self._clock()
+
+    def publish(self, parsed: Parsed) -> Response:
+        """Publishes an accepted callback and answers it (200, or 503 when Kafka did not
+        acknowledge); also the fast path's answer (fastpath.py)."""
         if isinstance(parsed, Ignored):
             self._metrics.ignored.labels(parsed.reason).inc()
             log.info("callback ignored", extra={"reason": parsed.reason, "detail": parsed.detail})
@@ -170,6 +176,14 @@ def _inbound_context(message: InboundMessage) -> dict[str, object]:
         "opt_out_type": message.opt_out_type,
         "num_media": message.num_media,
     }
+
+
+def internal_error(path: str) -> Response:
+    """The answer to a bug, called from an exception handler: the traceback is logged
+    once under a short reference, and only the reference is answered (500)."""
+    ref = secrets.token_hex(4)
+    log.exception("unexpected error", extra={"ref": ref, "path": path})
+    return Response(f"internal error (ref {ref})\n", status=500, mimetype="text/plain")
 
 
 def _text(status: int, text: str) -> Response:

@@ -40,8 +40,12 @@ def signed_url(public_base: str | None, request: Request) -> str | None:
             return request.url
         except ValueError:
             return None
-    url = public_base.rstrip("/") + quote(request.path, safe=_PATH_SAFE)
-    query = request.query_string.decode("latin-1")
+    return public_url(public_base, request.path, request.query_string.decode("latin-1"))
+
+
+def public_url(public_base: str, path: str, query: str) -> str:
+    """PUBLIC_WEBHOOK_URL + the path and raw query we were called with, quoted as sent."""
+    url = public_base.rstrip("/") + quote(path, safe=_PATH_SAFE)
     return f"{url}?{quote(query, safe=_QUERY_SAFE)}" if query else url
 
 
@@ -60,15 +64,25 @@ class SignatureChecker:
     def url_for(self, request: Request) -> str | None:
         return signed_url(self._public_base, request)
 
+    def url_for_path(self, path: str, query: str) -> str | None:
+        """The signed URL of a request to `path`?`query`; None without PUBLIC_WEBHOOK_URL
+        (the URL then depends on forwarded headers: see `url_for`)."""
+        return public_url(self._public_base, path, query) if self._public_base else None
+
     def is_valid(self, request: Request, params: Mapping[str, str]) -> bool:
         """True when the signature covers this URL and every parameter in `params`.
 
         `params` should be the MultiDict of the form: a repeated parameter is signed
         with each of its values.
         """
-        signature = request.headers.get(SIGNATURE_HEADER, "")
         url = self.url_for(request)
-        if not signature or url is None:
+        if url is None:
+            return False
+        return self.is_valid_url(url, request.headers.get(SIGNATURE_HEADER, ""), params)
+
+    def is_valid_url(self, url: str, signature: str, params: Mapping[str, str]) -> bool:
+        """`is_valid` for a URL already known."""
+        if not signature:
             return False
         # The SDK's validate() always computes two HMACs (the URL with and without its
         # port). One over the URL as given settles every genuine callback to a URL that
