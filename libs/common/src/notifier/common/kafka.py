@@ -38,10 +38,10 @@ _DOWN_REPLACE_SECONDS = 5.0
 
 # librdkafka's own log lines through logging (one JSON line each) instead of raw text
 # on stderr; handed over by the client's poll(), so admin clients poll after their
-# requests. Only admin clients get it: on the producers RecoveringProducer replaces, a
-# Python logger called while a replaced producer is torn down left an exception set
-# that surfaced later as a SystemError (confluent-kafka-python#1708), so producers and
-# consumers keep librdkafka's default (stderr, warnings and errors in practice).
+# requests. Only admin clients get it: confluent-kafka mishandles an exception raised
+# inside Logger.log (confluent-kafka-python#1708, open: a SystemError later, far from the
+# cause), and producers and consumers run our callbacks in the same polls, so they keep
+# librdkafka's default (stderr; warnings and errors in practice).
 LIBRDKAFKA_LOGGER = logging.getLogger("librdkafka")
 
 
