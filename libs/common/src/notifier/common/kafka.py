@@ -107,9 +107,8 @@ class RecoveringProducer:
     they are thread-safe.
 
     A replacement wanted while this thread serves callbacks (a delivery report that
-    produces again, as the sender's does) waits until the poll returns: draining the old
-    producer from inside its own poll would re-enter confluent-kafka, which then leaves
-    a stray exception behind (a SystemError later, far from the cause).
+    produces again, as the sender's does) waits until the poll returns, so the old
+    producer is never purged and polled from inside one of its own callbacks.
     """
 
     def __init__(self, config: Mapping[str, Any], factory: Callable[..., Any] = Producer) -> None:

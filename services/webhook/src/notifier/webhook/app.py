@@ -6,7 +6,6 @@ unexpected is logged once under a reference and answered `internal error (ref â€
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -19,8 +18,6 @@ from notifier.webhook.metrics import WebhookMetrics
 from notifier.webhook.routes import Publisher, WebhookRoutes, internal_error
 from notifier.webhook.settings import WebhookSettings
 from notifier.webhook.signature import SignatureChecker, behind_proxies
-
-log = logging.getLogger(__name__)
 
 EXTENSION = "notifier.webhook"
 
@@ -66,11 +63,9 @@ def _instrument(app: Flask, metrics: WebhookMetrics) -> None:
 
     @app.after_request
     def count(response: Response) -> Response:
-        route = request.endpoint or "unmatched"
-        metrics.requests.labels(route, str(response.status_code)).inc()
         started = g.get("started")
-        if started is not None:
-            metrics.request_duration.labels(route).observe(time.perf_counter() - started)
+        took = time.perf_counter() - started if started is not None else None
+        metrics.answered(request.endpoint or "unmatched", response.status_code, took)
         return response
 
 

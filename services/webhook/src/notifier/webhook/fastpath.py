@@ -71,8 +71,7 @@ class StatusFastPath:
             response = self._routes.publish(change)
         except Exception:  # a bug: answered as the app answers one
             response = internal_error(environ.get("PATH_INFO", ""))
-        self._metrics.requests.labels(route, str(response.status_code)).inc()
-        self._metrics.request_duration.labels(route).observe(time.perf_counter() - started)
+        self._metrics.answered(route, response.status_code, time.perf_counter() - started)
         return response(environ, start_response)
 
     def _status_change(self, environ: WSGIEnvironment, route: str) -> StatusChange | None:

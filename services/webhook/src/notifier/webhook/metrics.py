@@ -51,3 +51,9 @@ class WebhookMetrics:
             "Events Kafka did not acknowledge in time (answered 503, Twilio retries).",
             registry=self.registry,
         )
+
+    def answered(self, route: str, code: int, seconds: float | None) -> None:
+        """Counts one answered request, and its duration when it was timed."""
+        self.requests.labels(route, str(code)).inc()
+        if seconds is not None:
+            self.request_duration.labels(route).observe(seconds)
