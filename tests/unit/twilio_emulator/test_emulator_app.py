@@ -4,6 +4,7 @@ import base64
 import json
 import random
 from collections.abc import Sequence
+from itertools import pairwise
 from urllib.parse import urlencode
 
 import pytest
@@ -103,6 +104,22 @@ def test_calls_beyond_mps_get_429_until_the_window_moves(
     stats = app.ledger.stats()
     assert (stats.accepted, stats.throttled, stats.rejected_by_code) == (3, 1, {20429: 1})
     assert stats.senders[SENDER].peak_per_second == 2
+
+
+def test_arrival_times_are_the_instants_the_rate_window_counted(clock: FakeClock) -> None:
+    # The wall clock is read 50 ms late once (a thread switch just before the read).
+    lateness = iter([0.05] + [0.0] * 10)
+    app = EmulatorApp(
+        EmulatorConfig(mps=3), clock=clock, wall_clock=lambda: clock.now + next(lateness)
+    )
+    for _ in range(4):  # 3 in any 1.02 s: all admitted
+        assert create(app).status == 201
+        clock.now += 0.34
+    arrivals = [m.arrived_at for m in app.ledger.messages()]
+    gaps = [round(b - a, 9) for a, b in pairwise(arrivals)]
+    assert gaps == [0.34, 0.34, 0.34]
+    # So no one-second window recomputed from the record holds more than the limiter let in.
+    assert max(sum(1 for t in arrivals if end - 1.0 < t <= end) for end in arrivals) == 3
 
 
 def test_throttled_answer_carries_retry_after(app: EmulatorApp, clock: FakeClock) -> None:

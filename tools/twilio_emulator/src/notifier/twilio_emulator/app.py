@@ -103,7 +103,11 @@ class EmulatorApp:
         self._config = config
         self._callbacks = callbacks
         self._clock = clock
-        self._wall_clock = wall_clock
+        # Arrival times are the admission readings of `clock`, shown on the wall clock as
+        # it read at start: a second clock read after admission would stray from the one
+        # the window counted (a thread switch in between), and windows recomputed from the
+        # record would then disagree with the limiter's.
+        self._wall_offset = wall_clock() - clock()
         self._rng = rng or random.Random()
         self._on_call = on_call
         # One lock orders admission and recording, so the window sees arrivals in clock order.
@@ -188,11 +192,12 @@ class EmulatorApp:
             config.callbacks, rule_for(parsed.to, config.callback_rules), self._rng
         )
         with self._lock:
-            admission = self._limiter.admit(parsed.sender, self._clock())
+            now = self._clock()
+            admission = self._limiter.admit(parsed.sender, now)
             if not admission.admitted:
                 retry = {"Retry-After": retry_after_header(admission.retry_after)}
                 return self._reject(catalog.too_many_requests(), to, sender, mid, delay, retry)
-            message = self._record(parsed, admission.in_window, plan, self._clock() + delay)
+            message = self._record(parsed, admission.in_window, plan, now, delay)
         self._notify(CallOutcome(True, 201, None, message.sid, to, sender, message.mid))
         self._schedule_callbacks(message, plan, after=delay)
         return Reply(201, resource.message_json(message), delay=delay)
@@ -211,13 +216,14 @@ class EmulatorApp:
         request: CreateRequest,
         in_window: int,
         plan: Sequence[PlannedCallback],
-        start: float,
+        admitted_at: float,
+        delay: float,
     ) -> RecordedMessage:
         initial = resource.initial_status(request.messaging_service_sid)
         message = RecordedMessage(
             sid=resource.new_message_sid(),
             account_sid=self._config.account_sid,
-            arrived_at=self._wall_clock(),
+            arrived_at=admitted_at + self._wall_offset,
             to=request.to,
             from_=request.from_,
             messaging_service_sid=request.messaging_service_sid,
@@ -228,7 +234,9 @@ class EmulatorApp:
             mid=request.mid,
             status=initial,
         )
-        self.ledger.record_accepted(message, in_window, timeline(initial, plan, start))
+        self.ledger.record_accepted(
+            message, in_window, timeline(initial, plan, admitted_at + delay)
+        )
         return message
 
     def _reject(

@@ -23,7 +23,7 @@ class RecordedMessage:
     sid: str
     account_sid: str
     arrived_at: float
-    """Wall-clock arrival (epoch seconds)."""
+    """Wall-clock arrival (epoch seconds): the instant its sender's rate window counted it."""
     to: str
     from_: str | None
     messaging_service_sid: str | None
