@@ -12,7 +12,7 @@ from notifier.common.domain.messages import SendCommand, StatusChange
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import TransientError
 from notifier.sender.pacer import Lease
-from notifier.sender.service import Accepted, MessageState
+from notifier.sender.service import Accepted, Go, MessageState, NotSent
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,10 +47,16 @@ class FakeMessagesApi:
 
     errors: list[Exception] = field(default_factory=list)
     calls: list[tuple[SendCommand, str, float]] = field(default_factory=list)
+    refused: int = 0  # calls whose go() said no
     clock: Callable[[], float] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def create(self, command: SendCommand, status_callback_url: str) -> Accepted:
+    def create(self, command: SendCommand, status_callback_url: str, go: Go) -> Accepted:
+        # Asked first, outside the lock, as the Twilio client asks it before writing.
+        if not go():
+            with self.lock:
+                self.refused += 1
+            raise NotSent("given up before sending")
         with self.lock:
             at = self.clock() if self.clock else 0.0
             self.calls.append((command, status_callback_url, at))

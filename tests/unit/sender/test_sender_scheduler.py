@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from notifier.common.domain.messages import SendCommand
 from notifier.common.domain.status import MessageStatus
@@ -24,6 +25,8 @@ from notifier.sender.recipients import PartitionKey, RecipientQueues
 from notifier.sender.scheduler import Scheduler
 from notifier.sender.service import (
     Accepted,
+    Go,
+    NotSent,
     PermanentApiError,
     SendService,
     TransientApiError,
@@ -73,9 +76,12 @@ def build(
     if api_delay:
         original = api.create
 
-        def slow(*args: object) -> object:
+        def slow(cmd: SendCommand, url: str, go: Go) -> Accepted:
+            # The round trip comes after the write, so after go() said yes.
+            if not go():
+                raise NotSent("given up before sending")
             threading.Event().wait(api_delay)
-            return original(*args)  # type: ignore[arg-type]
+            return original(cmd, url, lambda: True)
 
         api.create = slow  # type: ignore[method-assign,assignment]
     statuses = FakeStatuses()
@@ -126,6 +132,31 @@ def test_every_command_is_sent_once_and_reported(make: Make) -> None:
     assert callback.startswith("https://hooks.example.com/webhook/status?mid=")
 
 
+def test_a_call_that_reaches_the_write_after_its_slot_takes_another_slot(make: Make) -> None:
+    h = make()
+    original = h.api.create
+    stalls = [0.08]  # the first call's request takes longer to build than the 50 ms allowed
+
+    def slow_to_build(cmd: SendCommand, url: str, go: Go) -> Accepted:
+        if stalls:
+            threading.Event().wait(stalls.pop())
+        return original(cmd, url, go)
+
+    h.api.create = slow_to_build  # type: ignore[method-assign]
+    late_before = slot_count("late")
+    h.submit(1)
+    h.wait_done(1)
+    assert (h.api.refused, len(h.api.calls)) == (1, 1)
+    [event] = h.sink.events
+    assert (event.status, event.attempts) == (MessageStatus.SENDING, 1)
+    assert slot_count("late") - late_before >= 1
+
+
+def slot_count(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("notifier_sender_rate_slots_total", {"outcome": outcome})
+    return value or 0.0
+
+
 def test_a_message_that_left_queued_is_skipped_without_a_call(
     make: Make,
 ) -> None:
@@ -157,9 +188,9 @@ def test_an_opt_out_during_a_retry_backoff_stops_the_retry(make: Make) -> None:
     h = make(errors=[TransientApiError("boom", reason="server_error", http_status=500)])
     original = h.api.create
 
-    def create_then_opt_out(cmd: SendCommand, url: str) -> Accepted:
+    def create_then_opt_out(cmd: SendCommand, url: str, go: Go) -> Accepted:
         h.statuses.opted_out[cmd.message_id] = "UNSUBSCRIBE"  # lands during the backoff
-        return original(cmd, url)
+        return original(cmd, url, go)
 
     h.api.create = create_then_opt_out  # type: ignore[method-assign]
     h.submit(1)

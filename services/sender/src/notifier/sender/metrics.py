@@ -47,8 +47,9 @@ RATE_LIMIT_WAIT = Histogram(
 )
 RATE_SLOTS = Counter(
     "notifier_sender_rate_slots_total",
-    "Global send slots leased, by what became of them (used, late = thrown away because a "
-    "call that late could crowd the next slots, abandoned = its message was cancelled).",
+    "Global send slots leased, by what became of them (used, late = thrown away because the "
+    "call was not ready to be written in time and would crowd the next slots, abandoned = "
+    "its message was cancelled or its request could not be built).",
     ["outcome"],
 )
 LEASE_ERRORS = Counter(

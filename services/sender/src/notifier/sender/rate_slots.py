@@ -22,8 +22,10 @@ overlap, so every replica's calls sit on one grid of slots `spacing` apart; MPS 
 consecutive slots span MPS x spacing = 1 / safety seconds (1.0204 s at the default
 0.98). The extra 20 ms absorbs how far a call's arrival at Twilio strays from its slot:
 the offset estimate (half the fastest round trip), a worker's wake-up, the SDK and the
-network. A worker that reaches its slot more than half that slack late gives the slot
-up and asks for another rather than crowd the next slots (counted as `late`).
+network. The check is made at the last moment we control, when the SDK has built the
+request and it is about to be written (`twilio_client`): a call not on the wire within
+half that slack after its slot gives the slot up and asks for another rather than crowd
+the next slots (counted as `late`).
 
 Failure modes. PostgreSQL down: leases fail (TransientError) and are retried with
 backoff; calls wait, nothing is sent unpaced. A replica that dies, or drops work on

@@ -20,7 +20,15 @@ from notifier.sender import metrics
 from notifier.sender.classify import RetryPolicy
 from notifier.sender.pacer import SlotPacer
 from notifier.sender.recipients import Job, PartitionKey, RecipientQueues
-from notifier.sender.service import Failed, Outcome, SendService, Sent, TransientApiError
+from notifier.sender.service import (
+    Accepted,
+    Failed,
+    NotSent,
+    Outcome,
+    SendService,
+    Sent,
+    TransientApiError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,44 +181,63 @@ class Scheduler:
                 self._finish(job, verdict)
                 return
             job.checked = True
-        if not self._take_slot(job):
-            with self._cond:
-                self._queues.finish(job, self._clock())
-            return
-        job.attempts += 1
         try:
-            accepted = self._service.attempt(job.command)
+            accepted = self._call_in_slot(job)
         except (TransientError, PermanentError) as exc:
             self._failed_attempt(job, exc)
             return
+        if accepted is None:
+            with self._cond:
+                self._queues.finish(job, self._clock())
+            return
         self._finish(job, Sent(accepted))
 
-    def _take_slot(self, job: Job) -> bool:
-        """Waits for a global slot; True once the call may start (job.calling is set)."""
+    def _call_in_slot(self, job: Job) -> Accepted | None:
+        """Calls Twilio in a global slot of its own; None if the job was cancelled first.
+
+        Whether the slot still holds is decided by `go`, which the Twilio client asks right
+        before it writes the request: a call that reaches the wire too late would crowd the
+        next slots, so it gives the slot up (`late`) and waits for another.
+        """
         ready_at = self._clock()
         while True:
             slot = self._pacer.acquire(lambda: job.cancelled)
             if slot is None:
-                return False
+                return None
             while (delay := slot - self._clock()) > 0 and not job.wake.wait(delay):
                 pass
-            with self._cond:
-                now = self._clock()
-                if job.cancelled:
-                    outcome = "abandoned"
-                elif self._pacer.is_late(slot, now):
-                    outcome = "late"
-                else:
-                    job.calling = True
-                    if job.attempts == 0:
-                        self._queues.charge(job.recipient, now)
-                    outcome = "used"
-            self._pacer.release(outcome)
-            if outcome == "used":
-                metrics.RATE_LIMIT_WAIT.labels("global").observe(now - ready_at)
-                return True
-            if outcome == "abandoned":
-                return False
+            outcome = ""
+
+            def go(slot: float = slot) -> bool:
+                nonlocal outcome
+                with self._cond:
+                    now = self._clock()
+                    if job.cancelled:
+                        outcome = "abandoned"
+                    elif self._pacer.is_late(slot, now):
+                        outcome = "late"
+                    else:
+                        outcome = "used"
+                        job.calling = True
+                        if job.attempts == 0:
+                            self._queues.charge(job.recipient, now)
+                        job.attempts += 1
+                self._pacer.release(outcome)
+                if outcome == "used":
+                    metrics.RATE_LIMIT_WAIT.labels("global").observe(now - ready_at)
+                return outcome == "used"
+
+            try:
+                return self._service.attempt(job.command, go)
+            except NotSent:
+                if outcome == "abandoned":
+                    return None
+            finally:
+                if not outcome:
+                    # The call ended before asking go() (its request could not even be
+                    # built): the slot goes back unused, and the try counts as an attempt.
+                    self._pacer.release("abandoned")
+                    job.attempts += 1
 
     def _failed_attempt(self, job: Job, exc: Exception) -> None:
         job.calling = False

@@ -46,6 +46,18 @@ class PermanentApiError(PermanentError):
         self.http_status = http_status
 
 
+class NotSent(Exception):
+    """A Twilio call given up before any of it was written: its `go()` answered no."""
+
+
+# Asked right before a call's request is written: True lets it go, False gives it up.
+Go = Callable[[], bool]
+
+
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """Twilio took the message: its SID and the status it answered with."""
@@ -55,8 +67,12 @@ class Accepted:
 
 
 class MessagesApi(Protocol):
-    def create(self, command: SendCommand, status_callback_url: str) -> Accepted:
-        """Sends one message; raises TransientApiError or PermanentApiError."""
+    def create(self, command: SendCommand, status_callback_url: str, go: Go) -> Accepted:
+        """Sends one message; raises TransientApiError or PermanentApiError.
+
+        `go()` is called once, as late as possible before the request is written; when it
+        returns False nothing is sent and NotSent is raised.
+        """
         ...
 
 
@@ -165,20 +181,25 @@ class SendService:
             )
         return None
 
-    def attempt(self, command: SendCommand) -> Accepted:
-        """One Twilio call; raises TransientApiError or PermanentApiError."""
+    def attempt(self, command: SendCommand, go: Go = _always) -> Accepted:
+        """One Twilio call; raises TransientApiError or PermanentApiError, or NotSent when
+        `go()` gave the call up before it was written (see `MessagesApi.create`)."""
         started = time.monotonic()
         outcome = "fail"
         try:
-            accepted = self._api.create(command, self.status_callback_url(command.message_id))
+            accepted = self._api.create(command, self.status_callback_url(command.message_id), go)
             outcome = "ok"
             self._recent.remember(command.message_id, accepted.sid, self._clock())
             return accepted
+        except NotSent:
+            outcome = ""  # no call was made: nothing to time
+            raise
         except TransientError:
             outcome = "retry"
             raise
         finally:
-            metrics.TWILIO_DURATION.labels(outcome).observe(time.monotonic() - started)
+            if outcome:
+                metrics.TWILIO_DURATION.labels(outcome).observe(time.monotonic() - started)
 
     def report(
         self, command: SendCommand, outcome: Outcome, attempts: int, on_acked: Callable[[], None]

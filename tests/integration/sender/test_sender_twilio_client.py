@@ -1,0 +1,60 @@
+"""The Twilio client (the real SDK over HTTP) against the emulator: `go()` at the write.
+
+The pacing question "is this call still in its slot?" is asked after the SDK has built the
+request, right before it is written; a call given up there must leave Twilio untouched.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.sender.service import NotSent
+from notifier.sender.settings import TwilioSettings
+from notifier.sender.twilio_client import TwilioMessages
+from notifier.twilio_emulator import EmulatorServer
+from notifier.twilio_emulator.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from tests.unit.sender.sender_fakes import command
+
+pytestmark = pytest.mark.integration
+
+CALLBACK = "https://hooks.example.com/webhook/status?mid=1"
+
+
+@pytest.fixture
+def messages(emulator: EmulatorServer) -> TwilioMessages:
+    settings = TwilioSettings(
+        account_sid=DEFAULT_ACCOUNT_SID,
+        auth_token=DEFAULT_AUTH_TOKEN,
+        whatsapp_from="+14155238886",
+        api_url=emulator.url,
+        timeout_seconds=5,
+    )
+    return TwilioMessages(settings, pool_size=2)
+
+
+def test_a_call_whose_go_says_yes_is_sent_and_go_is_asked_once(
+    messages: TwilioMessages, emulator: EmulatorServer
+) -> None:
+    asked: list[int] = []
+
+    def go() -> bool:
+        asked.append(len(emulator.messages()))  # how many Twilio had when it was asked
+        return True
+
+    accepted = messages.create(command(1), CALLBACK, go)
+    [recorded] = emulator.messages()
+    assert accepted.sid == recorded.sid
+    assert asked == [0]
+
+
+def test_a_call_whose_go_says_no_raises_not_sent_and_reaches_nobody(
+    messages: TwilioMessages, emulator: EmulatorServer
+) -> None:
+    with pytest.raises(NotSent):
+        messages.create(command(1), CALLBACK, lambda: False)
+    stats = emulator.stats()
+    assert (stats.accepted, stats.throttled, stats.rejected_by_code) == (0, 0, {})
+    # The gate was for that call only: the next one (and a fetch) go out as usual.
+    accepted = messages.create(command(2), CALLBACK, lambda: True)
+    assert messages.fetch(accepted.sid).status in {"queued", "sent", "delivered", "read"}
+    assert len(emulator.messages()) == 1
