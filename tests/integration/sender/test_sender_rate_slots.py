@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -64,3 +65,22 @@ def test_an_idle_timeline_restarts_at_now_plus_the_lead(pools: list[Database]) -
     # The next run starts where the first ended (3 x 50 ms), not at now + lead.
     assert second.first_at == pytest.approx(first.first_at + 0.15, abs=1e-5)
     assert first.sent_at <= first.received_at
+
+
+def test_a_clock_reading_is_the_databases_clock_within_its_round_trip(
+    pools: list[Database],
+) -> None:
+    # The wall clock as our clock: PostgreSQL reads the same machine's clock.
+    leaser = PostgresSlotLeaser(pools[0], f"whatsapp:{random_number('+1415')}", 0.05, time.time)
+    for _ in range(5):
+        reading = leaser.read_clock()
+        assert reading.sent_at <= reading.read_at <= reading.received_at
+        assert reading.received_at - reading.sent_at < 1.0
+
+
+def test_a_leases_clock_reading_lies_within_its_round_trip(pools: list[Database]) -> None:
+    leaser = PostgresSlotLeaser(pools[0], f"whatsapp:{random_number('+1415')}", 0.05, time.time)
+    leaser.lease(1, lead=0.0)  # creates the sender's row
+    for _ in range(5):
+        lease = leaser.lease(1, lead=0.0)
+        assert lease.sent_at <= lease.read_at <= lease.received_at <= lease.first_at + 1.0

@@ -6,6 +6,8 @@ request, right before it is written; a call given up there must leave Twilio unt
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from notifier.sender.service import NotSent
@@ -58,3 +60,31 @@ def test_a_call_whose_go_says_no_raises_not_sent_and_reaches_nobody(
     accepted = messages.create(command(2), CALLBACK, lambda: True)
     assert messages.fetch(accepted.sid).status in {"queued", "sent", "delivered", "read"}
     assert len(emulator.messages()) == 1
+
+
+def test_go_is_asked_once_a_new_connection_is_up_and_a_no_writes_nothing() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        host, port = listener.getsockname()
+        settings = TwilioSettings(
+            account_sid=DEFAULT_ACCOUNT_SID,
+            auth_token=DEFAULT_AUTH_TOKEN,
+            whatsapp_from="+14155238886",
+            api_url=f"http://{host}:{port}",
+            timeout_seconds=5,
+        )
+        accepted: list[socket.socket] = []
+
+        def go() -> bool:
+            # The connection's set-up came first: it is waiting to be accepted.
+            listener.settimeout(0)
+            accepted.append(listener.accept()[0])
+            return False
+
+        with pytest.raises(NotSent):
+            TwilioMessages(settings, pool_size=1).create(command(1), CALLBACK, go)
+        [conn] = accepted
+        with conn:
+            conn.settimeout(2)
+            assert conn.recv(1024) == b""  # closed without a byte of the request

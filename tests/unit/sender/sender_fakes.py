@@ -11,7 +11,7 @@ from notifier.common.domain.ids import MessageId, TwilioSid
 from notifier.common.domain.messages import SendCommand, StatusChange
 from notifier.common.domain.status import MessageStatus
 from notifier.common.errors import TransientError
-from notifier.sender.pacer import Lease
+from notifier.sender.pacer import ClockReading, Lease
 from notifier.sender.service import Accepted, Go, MessageState, NotSent
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -115,6 +115,7 @@ class FakeLeaser:
     # How far the "database" clock is ahead of `clock`.
     clock_offset: float = 0.0
     leases: list[int] = field(default_factory=list)
+    clock_reads: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lease(self, count: int, lead: float = 0.0) -> Lease:
@@ -124,6 +125,18 @@ class FakeLeaser:
         read_at, first_at = self._lease(count, lead)
         threading.Event().wait(self.latency / 2)
         return Lease(read_at, first_at, sent_at, self.clock())
+
+    def read_clock(self) -> ClockReading:
+        sent_at = self.clock()
+        threading.Event().wait(self.latency / 2)
+        with self.lock:
+            if self.failures:
+                self.failures -= 1
+                raise TransientError("PostgreSQL unavailable")
+            self.clock_reads += 1
+            read_at = self.clock() + self.clock_offset
+        threading.Event().wait(self.latency / 2)
+        return ClockReading(read_at, sent_at, self.clock())
 
     def _lease(self, count: int, lead: float) -> tuple[float, float]:
         with self.lock:

@@ -133,3 +133,29 @@ def test_a_slow_answer_does_not_move_its_slots() -> None:
     leaser.stall_after = 0.04
     assert slots.acquire(never) == pytest.approx(101.10)
     assert leaser.leases == [1, 1, 1]
+
+
+def test_clock_readings_before_the_first_lease_place_it_despite_a_slow_first_answer() -> None:
+    clock = FakeClock(100.0)
+    leaser = FakeLeaser(clock, spacing=0.01, clock_offset=5000.0)
+    # The first lease is slow before the database reads its clock (a cold connection
+    # planning the statement): placed by its own round trip's midpoint, its slot would
+    # land 15 ms early on our clock, among another replica's slots.
+    leaser.stall = 0.03
+    slots = pacer(clock, leaser)
+    assert slots.acquire(never) == pytest.approx(100.04)  # read at 100.03, 10 ms lead
+    assert leaser.clock_reads == 4
+
+
+def test_the_clock_is_read_again_after_an_idle_spell() -> None:
+    clock = FakeClock(100.0)
+    leaser = FakeLeaser(clock, spacing=0.01)
+    slots = pacer(clock, leaser)
+    slots.acquire(never)
+    slots.release("used")
+    slots.acquire(never)
+    slots.release("used")
+    assert leaser.clock_reads == 4  # recent samples: the lease's own reading is enough
+    clock.advance(31.0)  # older than the offset's samples may be
+    slots.acquire(never)
+    assert leaser.clock_reads == 8

@@ -27,6 +27,11 @@ _RECHECK_SECONDS = 0.25
 # Bounds of the time between a lease and its first slot, for the answer to travel back.
 _MIN_LEAD_SECONDS = 0.01
 _MAX_LEAD_SECONDS = 0.5
+# Clock readings taken before a lease when fewer than this many recent samples place it
+# (at start, after an idle spell), as NTP's iburst does: one sample, from the first
+# statement of a cold connection, can be several milliseconds off, enough to put a new
+# replica's slots among another's.
+_FIRST_SAMPLES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +46,24 @@ class Lease:
     received_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    """The database's clock (`read_at`, database seconds), read by a statement that went
+    out at `sent_at` and came back at `received_at` on our clock."""
+
+    read_at: float
+    sent_at: float
+    received_at: float
+
+
 class SlotLeaser(Protocol):
     def lease(self, count: int, lead: float) -> Lease:
         """Claims `count` consecutive slots, the first no sooner than `lead` seconds after
         the database reads its clock."""
+        ...
+
+    def read_clock(self) -> ClockReading:
+        """One reading of the database's clock, nothing else (a single round trip)."""
         ...
 
 
@@ -144,8 +163,14 @@ class SlotPacer:
     def _lease(self, count: int) -> None:
         # The first slot lies this far ahead, so the answer is back before it even when
         # answers are slow; it delays only a lease on an idle timeline.
-        lead = min(_MAX_LEAD_SECONDS, max(_MIN_LEAD_SECONDS, 1.5 * self._offset.slowest_trip))
         try:
+            with self._cond:
+                samples = self._offset.samples(self._clock())
+            for _ in range(_FIRST_SAMPLES - samples):
+                reading = self._leaser.read_clock()
+                with self._cond:
+                    self._offset.observe(reading.sent_at, reading.received_at, reading.read_at)
+            lead = min(_MAX_LEAD_SECONDS, max(_MIN_LEAD_SECONDS, 1.5 * self._offset.slowest_trip))
             lease = self._leaser.lease(count, lead)
         except Exception as exc:
             self._lease_failed(exc)

@@ -13,7 +13,9 @@ each lease is also a clock sample (database reading vs the midpoint of our round
 and the sample with the fastest recent round trip gives the offset, as NTP does. So a
 slow answer does not shift the slots it brought (a plain "delay from now" would inherit
 that lease's round-trip jitter: measured p99 18-105 ms on a busy 2-core machine), and
-replica clocks never need to agree with the database or with each other. `lead`
+replica clocks never need to agree with the database or with each other. Leases run in
+autocommit (one round trip each), and with too few recent samples (start, idle) the pacer
+first takes plain clock readings (`read_clock`). `lead`
 (10-500 ms: 1.5 x the slowest recent round trip) keeps an idle timeline's first slot
 ahead of the answer.
 
@@ -41,7 +43,7 @@ import time
 from collections.abc import Callable
 
 from notifier.common.db import Database
-from notifier.sender.pacer import Lease
+from notifier.sender.pacer import ClockReading, Lease
 
 # One clock read, taken after the row lock, so time spent waiting for another
 # replica's lease is not counted as time already elapsed on our first slot.
@@ -60,6 +62,8 @@ RETURNING
     extract(epoch FROM now.t)::float8,
     extract(epoch FROM greatest(now.next_slot_at, now.t + make_interval(secs => %(lead)s)))::float8
 """
+
+_READ_CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 _CREATE = """
 INSERT INTO sender_rate_slots (sender, next_slot_at) VALUES (%(sender)s, clock_timestamp())
@@ -93,7 +97,10 @@ class PostgresSlotLeaser:
         Raises TransientError when PostgreSQL is unavailable.
         """
         params = {"sender": self._sender, "run": count * self._spacing, "lead": lead}
-        with self._db.transaction() as cur:
+        # Autocommit: the lease is one statement, so one round trip, and the clock reading
+        # sits near the middle of what `sent_at`..`received_at` brackets (inside a
+        # transaction the BEGIN would go first, in the same bracket).
+        with self._db.autocommit() as cur:
             sent_at = self._clock()
             cur.execute(_LEASE, params)
             received_at = self._clock()
@@ -108,3 +115,13 @@ class PostgresSlotLeaser:
         if row is None:
             raise RuntimeError(f"sender_rate_slots row for {self._sender!r} vanished")
         return Lease(float(row[0]), float(row[1]), sent_at, received_at)
+
+    def read_clock(self) -> ClockReading:
+        """One reading of the database's clock; raises TransientError when PostgreSQL is
+        unavailable."""
+        with self._db.autocommit() as cur:
+            sent_at = self._clock()
+            cur.execute(_READ_CLOCK)
+            received_at = self._clock()
+            row = cur.fetchone()
+        return ClockReading(float(row[0]), sent_at, received_at)

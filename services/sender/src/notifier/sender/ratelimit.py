@@ -141,6 +141,10 @@ class ClockOffset:
         while self._samples and received_at - self._samples[0][0] > self._max_age:
             self._samples.popleft()
 
+    def samples(self, now: float) -> int:
+        """How many samples are recent enough to be used at `now`."""
+        return sum(1 for received_at, _, _ in self._samples if now - received_at <= self._max_age)
+
     @property
     def round_trip(self) -> float:
         """The fastest recent round trip (0 before the first lease)."""

@@ -5,10 +5,10 @@ Sends templates as ContentSid + ContentVariables and session messages as Body, f
 reconciler; every failure becomes TransientApiError or PermanentApiError by `classify`. The
 SDK retries nothing: the scheduler retries, paced.
 
-A create call's `go()` is asked in the HTTP adapter, after the SDK has built the request and
-just before requests hands it to the connection: the pacing decision (is this call still in
-its slot?) is taken a few hundred microseconds before the write instead of before the
-SDK's work, which on a busy machine can take milliseconds.
+A create call's `go()` is asked by the connection (urllib3) that is about to write it, after
+the SDK has built the request and after a new connection is set up: the pacing decision (is
+this call still in its slot?) is taken just before the write, not before the SDK's work and
+a TCP/TLS handshake, which can take milliseconds (more to Twilio itself).
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
+from requests.utils import select_proxy
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from notifier.common.domain.ids import TwilioSid
 from notifier.common.domain.messages import SendCommand
@@ -35,27 +38,67 @@ from notifier.sender.reconcile_plan import TwilioState
 from notifier.sender.service import Accepted, Go, NotSent, PermanentApiError, TransientApiError
 from notifier.sender.settings import TwilioSettings
 
+# The go() of the call this thread is making, until a connection has asked it.
+_pending = threading.local()
+
+
+def _ask_before_writing(conn: HTTPConnection, method: str, url: str) -> None:
+    """Asks this thread's pending `go()`, if any, once `conn` is up (a new connection's TCP
+    and TLS set-up is not lateness of the call) and before the request is written."""
+    go = getattr(_pending, "go", None)
+    if go is None:
+        return
+    _pending.go = None  # one question per call
+    if conn.sock is None:
+        conn.connect()
+    if not go():
+        raise NotSent(f"{method} {url} given up before sending")
+
+
+class _GatedHTTPConnection(HTTPConnection):
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        _ask_before_writing(self, method, url)
+        super().request(method, url, *args, **kwargs)
+
+
+class _GatedHTTPSConnection(HTTPSConnection):
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        _ask_before_writing(self, method, url)
+        super().request(method, url, *args, **kwargs)
+
+
+class _GatedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GatedHTTPConnection
+
+
+class _GatedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GatedHTTPSConnection
+
 
 class _GatedAdapter(HTTPAdapter):
-    """An HTTPAdapter that asks the calling thread's `go()`, if one is set, before sending."""
+    """An HTTPAdapter whose connections ask the calling thread's `go()`, if one is set,
+    right before writing; through a proxy the adapter asks it before sending instead."""
 
     def __init__(self, *, pool_size: int) -> None:
         super().__init__(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self._local = threading.local()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GatedHTTPPool, "https": _GatedHTTPSPool}
 
     @contextmanager
     def gate(self, go: Go) -> Iterator[None]:
         """Requests this thread sends inside the block are first put to `go()`."""
-        self._local.go = go
+        _pending.go = go
         try:
             yield
         finally:
-            self._local.go = None
+            _pending.go = None
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        go = getattr(self._local, "go", None)
-        if go is not None:
-            self._local.go = None  # one question per call
+        go = getattr(_pending, "go", None)
+        if go is not None and select_proxy(request.url or "", kwargs.get("proxies")):
+            _pending.go = None  # proxy pools are requests' own: ask here
             if not go():
                 raise NotSent(f"{request.method} {request.path_url} given up before sending")
         return super().send(request, *args, **kwargs)
