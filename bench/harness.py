@@ -41,7 +41,15 @@ MIGRATIONS = REPO / "migrations"
 HOST = "127.0.0.1"
 # Production-like durability: every commit is flushed to disk before it is acknowledged.
 # (The tests' settings turn fsync off; a benchmark of durable accepts must not.)
-DURABLE_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+SLOW_STATEMENT_MS = 40
+DURABLE_POSTGRES = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    # Statements slower than this are logged, so a latency figure can say what stalled.
+    "log_min_duration_statement": str(SLOW_STATEMENT_MS),
+    "log_checkpoints": "on",
+}
 WHATSAPP_FROM = "+14155238886"
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "bench-auth-token"

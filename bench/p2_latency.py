@@ -4,8 +4,10 @@ times; latency runs from the scheduled start), next to the no-op server at the s
 
 from __future__ import annotations
 
+import re
+
 from figures import Figure
-from harness import Bench
+from harness import SLOW_STATEMENT_MS, Bench
 from load import LoadRun, run_load
 from procstats import with_children
 
@@ -46,6 +48,7 @@ def run(bench: Bench) -> list[Figure]:
             processes = {"server": with_children(pid)}
             if name == "gateway":
                 processes.update(bench.backend_pids())
+                log_start = bench.postgres.log_path.stat().st_size
             runs[name] = run_load(
                 target,
                 mode="open",
@@ -63,6 +66,13 @@ def run(bench: Bench) -> list[Figure]:
                 flush=True,
             )
         gateway.require_alive()
+    slow = slow_statements(bench.postgres.log_path.read_text()[log_start:])
+    print(
+        f"  PostgreSQL statements over {SLOW_STATEMENT_MS} ms in the gateway's window: "
+        f"{len(slow)}"
+        + (f", longest {max(ms for ms, _ in slow):.0f} ms: " if slow else "")
+        + ", ".join(f"{what} {ms:.0f} ms" for ms, what in slow[:8])
+    )
     gw, base = runs["gateway"], runs["no-op server"]
     figures = [
         Figure(NAME, "offered load (0.5 x P1 max)", rate, "req/s"),
@@ -97,3 +107,12 @@ def run(bench: Bench) -> list[Figure]:
     for figure in figures:
         print(figure.line())
     return figures
+
+
+_DURATION = re.compile(r"duration: ([0-9.]+) ms[ \t]+(?:statement|execute [^:]*):[ \t]*(\S*)")
+
+
+def slow_statements(log: str) -> list[tuple[float, str]]:
+    """(milliseconds, first word of the statement) of each slow statement PostgreSQL logged
+    (an empty word is the extended protocol's EXECUTE of a prepared statement)."""
+    return [(float(m.group(1)), m.group(2) or "EXECUTE") for m in _DURATION.finditer(log)]

@@ -1,12 +1,14 @@
-"""GraceWatchdog and run_in_worker_thread: the pieces that keep a shutdown within its grace."""
+"""GraceWatchdog and run_in_worker_thread keep a shutdown within its grace; freeze_heap."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import pytest
 
-from notifier.common.lifecycle import GraceWatchdog, StopFlag, run_in_worker_thread
+from notifier.common.lifecycle import GraceWatchdog, StopFlag, freeze_heap, run_in_worker_thread
 from tests.fixtures.waiting import wait_until
 
 
@@ -37,3 +39,24 @@ def test_run_in_worker_thread_runs_off_the_main_thread_and_raises_its_error() ->
 
     with pytest.raises(RuntimeError, match="boom"):
         run_in_worker_thread(fail, "worker-y")
+
+
+def test_freeze_heap_takes_what_lives_now_out_of_collections_and_still_collects_new_garbage() -> (
+    None
+):
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+    before = Node()
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        collected = weakref.ref(Node())  # garbage at once, kept only by its own cycle
+        gc.collect()
+        assert collected() is None
+        assert gc.get_freeze_count() == frozen  # a collection leaves the frozen alone
+        assert before.me is before
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,7 @@ watchdog for shutdowns that overrun their grace period."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -10,6 +11,16 @@ from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
+
+
+def freeze_heap() -> None:
+    """Takes every object alive now out of the garbage collector's reach, once a service
+    has started: modules, their metadata (phonenumbers' alone is tens of thousands of
+    objects), clients and servers live as long as the process, yet every full collection
+    walked them, ~5 ms with the GIL held, a pause for every thread. What is created later
+    is collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 class StopFlag:

@@ -21,7 +21,7 @@ from notifier.common.config import ConfigError
 from notifier.common.db import Database
 from notifier.common.errors import TransientError
 from notifier.common.kafka import TopicKeeper, ensure_topics, make_producer
-from notifier.common.lifecycle import StopFlag, install_signal_handlers
+from notifier.common.lifecycle import StopFlag, freeze_heap, install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import MetricsServer, start_metrics_server
 from notifier.gateway.catalog import TemplateCatalog
@@ -155,6 +155,7 @@ def main() -> None:
     except TransientError as exc:
         log.error("gateway could not start", extra={"error": str(exc)})
         sys.exit(1)
+    freeze_heap()
     stop.wait()
     gateway.stop()
     logs.close()

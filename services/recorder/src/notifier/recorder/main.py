@@ -15,6 +15,7 @@ from notifier.common.db import Database
 from notifier.common.kafka import TopicKeeper, ensure_topics, make_consumer, make_producer
 from notifier.common.lifecycle import (
     GraceWatchdog,
+    freeze_heap,
     install_signal_handlers,
     run_in_worker_thread,
 )
@@ -75,6 +76,7 @@ def main() -> None:
 
     # A statement stuck on a hung PostgreSQL would keep the loop from seeing the stop.
     watchdog = GraceWatchdog(stop, settings.grace_seconds, break_off).start()
+    freeze_heap()
     try:
         # Returns once stop is set, the batch applied and offsets committed.
         run_in_worker_thread(loop.run, "recorder-loop")

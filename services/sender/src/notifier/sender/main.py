@@ -16,7 +16,7 @@ from notifier.common.config import ConfigError
 from notifier.common.consumer_lag import lag_overrides
 from notifier.common.db import Database
 from notifier.common.kafka import TopicKeeper, ensure_topics, make_consumer, make_producer
-from notifier.common.lifecycle import StopFlag, install_signal_handlers
+from notifier.common.lifecycle import StopFlag, freeze_heap, install_signal_handlers
 from notifier.common.logging import setup_logging
 from notifier.common.metrics import start_metrics_server
 from notifier.sender.classify import RetryPolicy
@@ -171,6 +171,7 @@ def main() -> None:
     # window stays <= MPS"). The sender's threads mostly wait, so switching costs little.
     sys.setswitchinterval(_SWITCH_INTERVAL)
     stop = install_signal_handlers()
+    freeze_heap()
     run(settings, stop)
 
 
