@@ -195,21 +195,20 @@ class Scheduler:
     def _call_in_slot(self, job: Job) -> Accepted | None:
         """Calls Twilio in a global slot of its own; None if the job was cancelled first.
 
-        Whether the slot still holds is decided by `go`, which the Twilio client asks right
-        before it writes the request: a call that reaches the wire too late would crowd the
-        next slots, so it gives the slot up (`late`) and waits for another.
+        Whether the call is on time for its slot is decided by `go`, which the Twilio client
+        asks right before it writes the request: a call that would reach the wire too late
+        would crowd the next slots, so it gives the slot up (`late`) and waits for another
+        with its request built, then is asked again.
         """
         ready_at = self._clock()
-        while True:
-            slot = self._pacer.acquire(lambda: job.cancelled)
-            if slot is None:
-                return None
-            while (delay := slot - self._clock()) > 0 and not job.wake.wait(delay):
-                pass
-            outcome = ""
+        slot = self._next_slot(job)
+        if slot is None:
+            return None
+        outcome = ""
 
-            def go(slot: float = slot) -> bool:
-                nonlocal outcome
+        def go() -> bool:
+            nonlocal slot, outcome
+            while slot is not None:
                 with self._cond:
                     now = self._clock()
                     if job.cancelled:
@@ -225,19 +224,32 @@ class Scheduler:
                 self._pacer.release(outcome)
                 if outcome == "used":
                     metrics.RATE_LIMIT_WAIT.labels("global").observe(now - ready_at)
-                return outcome == "used"
-
-            try:
-                return self._service.attempt(job.command, go)
-            except NotSent:
+                    return True
                 if outcome == "abandoned":
-                    return None
-            finally:
-                if not outcome:
-                    # The call ended before asking go() (its request could not even be
-                    # built): the slot goes back unused, and the try counts as an attempt.
-                    self._pacer.release("abandoned")
-                    job.attempts += 1
+                    return False
+                slot = self._next_slot(job)
+            outcome = "abandoned"  # cancelled while waiting for another slot: none is held
+            return False
+
+        try:
+            return self._service.attempt(job.command, go)
+        except NotSent:
+            return None
+        finally:
+            if not outcome:
+                # The call ended before asking go() (its request could not even be
+                # built): the slot goes back unused, and the try counts as an attempt.
+                self._pacer.release("abandoned")
+                job.attempts += 1
+
+    def _next_slot(self, job: Job) -> float | None:
+        """Waits for a global slot and then for its time; None if the job was cancelled."""
+        slot = self._pacer.acquire(lambda: job.cancelled)
+        if slot is None:
+            return None
+        while (delay := slot - self._clock()) > 0 and not job.wake.wait(delay):
+            pass
+        return slot
 
     def _failed_attempt(self, job: Job, exc: Exception) -> None:
         job.calling = False
