@@ -26,7 +26,7 @@ consecutive slots span MPS x spacing = 1 / safety seconds (1.0204 s at the defau
 the offset estimate (half the fastest round trip), a worker's wake-up, the SDK and the
 network. The check is made at the last moment we control, when the SDK has built the
 request and it is about to be written (`twilio_client`): a call not on the wire within
-half that slack after its slot gives the slot up and asks for another rather than crowd
+half that slack after its slot gives the slot up and waits for another rather than crowd
 the next slots (counted as `late`).
 
 Failure modes. PostgreSQL down: leases fail (TransientError) and are retried with

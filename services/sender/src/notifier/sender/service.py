@@ -50,7 +50,8 @@ class NotSent(Exception):
     """A Twilio call given up before any of it was written: its `go()` answered no."""
 
 
-# Asked right before a call's request is written: True lets it go, False gives it up.
+# Asked right before a call's request is written (it may wait for the call's turn first):
+# True lets it go, False gives it up.
 Go = Callable[[], bool]
 
 
