@@ -88,7 +88,17 @@ def wait_for_status(
         return seen[0] >= len(ids)
 
     if not poll_until(reached, timeout, interval=0.1):
+        behind = bench.query(
+            database,
+            "SELECT status, count(*), (array_agg(id ORDER BY id))[1:5] FROM messages"
+            " WHERE id = ANY(%s) AND NOT status = ANY(%s) GROUP BY status",
+            list(ids),
+            list(statuses),
+        )
         raise BenchError(
             f"only {seen[0]} of {len(ids)} messages reached {'/'.join(statuses)} "
-            f"within {timeout:.0f} s"
+            f"within {timeout:.0f} s; the others: "
+            + "; ".join(
+                f"{n} {status} (ids {', '.join(map(str, few))})" for status, n, few in behind
+            )
         )
