@@ -38,6 +38,9 @@ from notifier.sender.twilio_client import TwilioMessages
 
 log = logging.getLogger(__name__)
 
+# Seconds between GIL switches in the sender (Python's default is 0.005); see main().
+_SWITCH_INTERVAL = 0.001
+
 
 class SenderReplica:
     """One replica's parts, built from settings; `run()` blocks until the stop flag is set."""
@@ -150,14 +153,6 @@ def _reconciler(
     )
 
 
-_SWITCH_INTERVAL = 0.001
-
-
-def run(settings: SenderSettings, stop: StopFlag) -> None:
-    """Runs one sender replica until `stop` is set; returns after a graceful shutdown."""
-    SenderReplica(settings, stop).run()
-
-
 def main() -> None:
     try:
         settings = SenderSettings.from_env(os.environ)
@@ -171,8 +166,10 @@ def main() -> None:
     # window stays <= MPS"). The sender's threads mostly wait, so switching costs little.
     sys.setswitchinterval(_SWITCH_INTERVAL)
     stop = install_signal_handlers()
+    replica = SenderReplica(settings, stop)
+    # Frozen once the replica's clients exist: they live as long as the process.
     freeze_heap()
-    run(settings, stop)
+    replica.run()
 
 
 if __name__ == "__main__":
