@@ -88,3 +88,34 @@ def test_go_is_asked_once_a_new_connection_is_up_and_a_no_writes_nothing() -> No
         with conn:
             conn.settimeout(2)
             assert conn.recv(1024) == b""  # closed without a byte of the request
+
+
+def test_through_a_proxy_go_is_asked_before_sending_and_a_no_connects_to_nobody(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(1)
+        host, port = proxy.getsockname()
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://{host}:{port}")
+        settings = TwilioSettings(
+            account_sid=DEFAULT_ACCOUNT_SID,
+            auth_token=DEFAULT_AUTH_TOKEN,
+            whatsapp_from="+14155238886",
+            api_url="http://api.twilio.test",
+            timeout_seconds=5,
+        )
+        asked: list[bool] = []
+
+        def go() -> bool:
+            asked.append(True)
+            return False
+
+        with pytest.raises(NotSent):
+            TwilioMessages(settings, pool_size=1).create(command(1), CALLBACK, go)
+        assert asked == [True]
+        proxy.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # no connection was even opened

@@ -42,17 +42,27 @@ from notifier.sender.settings import TwilioSettings
 _pending = threading.local()
 
 
+def _take_pending() -> Go | None:
+    """This thread's pending `go()`, taken: each call is asked once."""
+    go: Go | None = getattr(_pending, "go", None)
+    _pending.go = None
+    return go
+
+
+def _ask(go: Go, what: str) -> None:
+    if not go():
+        raise NotSent(f"{what} given up before sending")
+
+
 def _ask_before_writing(conn: HTTPConnection, method: str, url: str) -> None:
     """Asks this thread's pending `go()`, if any, once `conn` is up (a new connection's TCP
     and TLS set-up is not lateness of the call) and before the request is written."""
-    go = getattr(_pending, "go", None)
+    go = _take_pending()
     if go is None:
         return
-    _pending.go = None  # one question per call
     if conn.sock is None:
         conn.connect()
-    if not go():
-        raise NotSent(f"{method} {url} given up before sending")
+    _ask(go, f"{method} {url}")
 
 
 class _GatedHTTPConnection(HTTPConnection):
@@ -96,11 +106,11 @@ class _GatedAdapter(HTTPAdapter):
             _pending.go = None
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        go = getattr(_pending, "go", None)
-        if go is not None and select_proxy(request.url or "", kwargs.get("proxies")):
-            _pending.go = None  # proxy pools are requests' own: ask here
-            if not go():
-                raise NotSent(f"{request.method} {request.path_url} given up before sending")
+        # Proxy pools are requests' own, not ours: ask here instead.
+        if select_proxy(request.url or "", kwargs.get("proxies")):
+            go = _take_pending()
+            if go is not None:
+                _ask(go, f"{request.method} {request.path_url}")
         return super().send(request, *args, **kwargs)
 
 
