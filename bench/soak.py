@@ -12,11 +12,13 @@ Without `--rate`, a short P5 run (1,000 messages) measures the rate first.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
@@ -25,7 +27,7 @@ import p5_pipeline
 from figures import Figure, percentile, table
 from harness import BENCH, Bench, BenchError, open_bench, spawn
 from pipeline import Pipeline, send_and_wait, start_pipeline, wait_for_status
-from procstats import children, rss_mib
+from procstats import MACHINE, CpuMeter, children, rss_mib, with_children
 
 NAME = "Soak"
 LOAD_FRACTION = 0.5
@@ -42,6 +44,10 @@ class Sample:
     done: int
     """Messages DELIVERED or READ."""
     rss_mib: Mapping[str, float]
+    cpu: Mapping[str, float]
+    """CPU seconds each process (group) has spent so far; `machine`: every CPU's busy time."""
+    callbacks_pending: int
+    """Status callbacks the emulator has scheduled and not yet had answered."""
 
 
 def run(
@@ -90,6 +96,13 @@ def _soak(
     argv += ["--rate", str(load), "--warmup", "0", "--duration", str(seconds)]
     argv += ["--channels", "1", "--first-index", str(first_index)]
     samples: list[Sample] = []
+    meter = CpuMeter(
+        {
+            **pipeline.ours(),
+            "emulator": with_children(pipeline.emulator.pid),
+            **bench.backend_pids(),
+        }
+    )
     with out.open("w") as stdout:
         proc = spawn(argv, stdout=stdout, text=True)
         try:
@@ -97,7 +110,9 @@ def _soak(
             for n in range(int(seconds // interval) + 1):
                 _sleep_until(started + n * interval, proc)
                 pipeline.require_alive()
-                samples.append(_sample(bench, pipeline, database, time.monotonic() - started))
+                samples.append(
+                    _sample(bench, pipeline, database, meter, time.monotonic() - started)
+                )
             if proc.wait(timeout=120) != 0:
                 raise BenchError(f"the load client failed (exit {proc.returncode})")
         finally:
@@ -118,7 +133,7 @@ def _sleep_until(moment: float, proc: subprocess.Popen[str]) -> None:
         time.sleep(min(left, 1.0))
 
 
-def _sample(bench: Bench, pipeline: Pipeline, database: str, at: float) -> Sample:
+def _sample(bench: Bench, pipeline: Pipeline, database: str, meter: CpuMeter, at: float) -> Sample:
     rss = {
         "gateway": rss_mib(pipeline.gateway.pid) or 0.0,
         "sender": rss_mib(pipeline.sender.pid) or 0.0,
@@ -131,7 +146,13 @@ def _sample(bench: Bench, pipeline: Pipeline, database: str, at: float) -> Sampl
     accepted = int(bench.query(database, "SELECT count(*) FROM messages")[0][0])
     done_sql = "SELECT count(*) FROM messages WHERE status IN ('DELIVERED', 'READ')"
     done = int(bench.query(database, done_sql)[0][0])
-    return Sample(at, accepted, done, rss)
+    return Sample(at, accepted, done, rss, meter.snapshot(), _callbacks_pending(pipeline))
+
+
+def _callbacks_pending(pipeline: Pipeline) -> int:
+    with urllib.request.urlopen(f"{pipeline.emulator_url}/_emulator/stats", timeout=5) as reply:
+        stats = json.load(reply)
+    return int(stats["callbacks"]["pending"])
 
 
 def _print_samples(samples: list[Sample]) -> None:
@@ -142,9 +163,33 @@ def _print_samples(samples: list[Sample]) -> None:
         + [f"{s.rss_mib.get(n, 0.0):.1f}" for n in names]
         for s in samples
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("\n  RSS (MiB) of each process, every sample:")
-    for row in [header, *rows]:
+    _print_rows([header, *rows])
+    # Where the time went in each interval: a stage whose share climbs while `delivered`
+    # falls behind `accepted` is the one that cannot keep up.
+    groups = [name for name in samples[0].cpu if name != MACHINE]
+    header = ["t (s)", "accepted/s", "delivered/s", "callbacks pending"]
+    header += [*groups, "machine"]
+    rows = []
+    for before, after in itertools.pairwise(samples):
+        seconds = after.at - before.at
+        cpu = CpuMeter.spent(before.cpu, after.cpu)
+        rows.append(
+            [
+                f"{after.at:.0f}",
+                f"{(after.accepted - before.accepted) / seconds:.1f}",
+                f"{(after.done - before.done) / seconds:.1f}",
+                f"{after.callbacks_pending:,}",
+            ]
+            + [f"{cpu[name] / seconds:.0%}" for name in [*groups, MACHINE]]
+        )
+    print("\n  CPU of each process (share of one CPU) and the load, per interval:")
+    _print_rows([header, *rows])
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
         print("  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
 
 
