@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from notifier.devstack.supervisor import SERVICE_ENV_DEFAULTS
 from tests.charts.chart_support import CHART, ROOT
 
 # Service directory -> the package whose console script the image runs.
@@ -94,6 +95,19 @@ def test_the_image_is_multi_stage_locked_and_non_root(service: str, package: str
         "project"
     ]["scripts"]
     assert package in scripts
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_runs_with_the_dev_stacks_process_defaults(service: str) -> None:
+    """What `make run` and the benchmarks give every service (two malloc arenas) is what
+    the image gives it, so a deployment runs what was measured."""
+    steps = _instructions(ROOT / "services" / service / "Dockerfile")
+    runtime = steps[max(i for i, (op, _) in enumerate(steps) if op == "FROM") :]
+    settings = dict(
+        pair.split("=", 1) for op, args in runtime if op == "ENV" for pair in args.split()
+    )
+    for name, value in SERVICE_ENV_DEFAULTS.items():
+        assert settings.get(name) == value, f"{service}: ENV {name}={value} missing"
 
 
 def test_the_gateway_image_carries_the_migrations_for_the_hook_job() -> None:
