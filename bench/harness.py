@@ -30,7 +30,7 @@ from notifier.devstack.ports import free_port
 from notifier.devstack.postgres import EmbeddedPostgres
 from notifier.devstack.probes import grpc_serving, http_ok
 from notifier.devstack.processes import poll_until, tail, terminate
-from notifier.devstack.supervisor import SERVICE_ENV_DEFAULTS
+from notifier.devstack.supervisor import service_environment
 from notifier.devstack.tansu import TansuBroker
 from notifier.gateway.settings import GatewaySettings
 from notifier.webhook.settings import WebhookSettings
@@ -98,8 +98,7 @@ class Service:
         with log_path.open("ab") as log:
             self._proc = spawn(
                 argv,
-                # As `make run` starts them (and their images set): see SERVICE_ENV_DEFAULTS.
-                env={**SERVICE_ENV_DEFAULTS, **os.environ, **env},
+                env=service_environment(env),  # as `make run` starts them
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -25,7 +25,7 @@ from pipeline import (
     start_pipeline,
     wait_for_status,
 )
-from procstats import MACHINE, CpuMeter, with_children
+from procstats import MACHINE, CpuMeter
 
 NAME = "P5"
 TARGET_CPU_MS = 1.5
@@ -118,14 +118,7 @@ def measure(
 def _measure(
     bench: Bench, pipeline: Pipeline, database: str, indices: Sequence[int]
 ) -> PipelineRun:
-    meter = CpuMeter(
-        {
-            **pipeline.ours(),
-            "emulator": with_children(pipeline.emulator.pid),
-            **bench.backend_pids(),
-        },
-        reaped=True,
-    )
+    meter = CpuMeter(pipeline.everything(bench), reaped=True)
     before = meter.snapshot()
     started = time.time()
     ids = accept_all(pipeline.target, indices)

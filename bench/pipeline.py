@@ -40,6 +40,14 @@ class Pipeline:
         """Our four processes, each with its children (the webhook's gunicorn workers)."""
         return {name: with_children(getattr(self, name).pid) for name in OURS}
 
+    def everything(self, bench: Bench) -> dict[str, PidSource]:
+        """Ours, the emulator, PostgreSQL and the broker: every process the pipeline runs on."""
+        return {
+            **self.ours(),
+            "emulator": with_children(self.emulator.pid),
+            **bench.backend_pids(),
+        }
+
     def require_alive(self) -> None:
         for name in (*OURS, "emulator"):
             getattr(self, name).require_alive()

@@ -32,7 +32,7 @@ import p5_pipeline
 from figures import Figure, percentile, table
 from harness import BENCH, Bench, BenchError, open_bench, spawn
 from pipeline import Pipeline, send_and_wait, start_pipeline, wait_for_status
-from procstats import MACHINE, CpuMeter, children, rss_mib, with_children
+from procstats import MACHINE, CpuMeter, children, rss_mib
 
 from notifier.sender.settings import SenderSettings
 
@@ -108,13 +108,7 @@ def _soak(
     argv += ["--rate", str(load), "--warmup", "0", "--duration", str(seconds)]
     argv += ["--channels", "1", "--first-index", str(first_index)]
     samples: list[Sample] = []
-    meter = CpuMeter(
-        {
-            **pipeline.ours(),
-            "emulator": with_children(pipeline.emulator.pid),
-            **bench.backend_pids(),
-        }
-    )
+    meter = CpuMeter(pipeline.everything(bench))
     with out.open("w") as stdout:
         proc = spawn(argv, stdout=stdout, text=True)
         try:

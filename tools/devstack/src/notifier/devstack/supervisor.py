@@ -38,6 +38,11 @@ _STABLE_AFTER_SECONDS = 30.0
 SERVICE_ENV_DEFAULTS: Mapping[str, str] = {"MALLOC_ARENA_MAX": "2"}
 
 
+def service_environment(own: Mapping[str, str]) -> dict[str, str]:
+    """A service process's environment: SERVICE_ENV_DEFAULTS, then ours, then its own."""
+    return {**SERVICE_ENV_DEFAULTS, **os.environ, **own}
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
     name: str
@@ -150,7 +155,7 @@ class Supervisor:
         )
 
     def _launch(self, child: _Child) -> None:
-        env = {**SERVICE_ENV_DEFAULTS, **os.environ, **child.spec.env}
+        env = service_environment(child.spec.env)
         log_path = child.spec.log_path
         # Children get SIGTERM if the supervisor dies, even by SIGKILL: no orphans
         # holding ports after a crash.
