@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from procstats import cpu_seconds
 
-from notifier.devstack.tansu import TANSU_CLIENT_ENV, TansuBroker
+from notifier.devstack.tansu import CONSUMER_GROUP_TIMEOUTS, TANSU_CLIENT_ENV, TansuBroker
 
 PARTITIONS = 12
 VALUE = b"x" * 150  # about a send command or a status event
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="length of each run")
     parser.add_argument("--window", type=float, default=20.0, help="seconds per line")
     args = parser.parse_args()
+    if min(args.rate, args.seconds, args.window) <= 0 or args.window > args.seconds:
+        parser.error("--rate, --seconds and --window must be positive, --window <= --seconds")
     for consuming in (False, True):
         label = "with a consumer" if consuming else "producer only (baseline)"
         print(f"== {label}: {args.rate:.0f} records/s for {args.seconds:.0f} s", flush=True)
@@ -95,8 +97,7 @@ def _consume(servers: str, stop: threading.Event) -> None:
             "fetch.wait.max.ms": FETCH_WAIT_MS,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
+            **CONSUMER_GROUP_TIMEOUTS,
         }
     )
     consumer.subscribe(["growth"])
